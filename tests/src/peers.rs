@@ -1,0 +1,313 @@
+//! The real peers the lab runs against: tgtd (the reference userspace iSCSI target), dnsmasq (the
+//! reference DHCP and TFTP server), and the guest-side steps for open-iscsi's iscsistart (the
+//! reference kernel initiator) and busybox udhcpc.
+//!
+//! Host-side peers run inside the lab namespace and die with it. tgtd's control socket lives in
+//! the file system (`/var/run/tgtd/socket.<port>`), so every tgtd gets a control port of its own
+//! and concurrent tests never talk to each other's daemon.
+
+use std::fs::File;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::netns::Netns;
+use crate::process::{describe, run};
+
+/// A CHAP user name and secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Chap {
+    /// CHAP_N.
+    pub user: String,
+    /// The secret (never printed: Debug redacts it).
+    pub secret: String,
+}
+
+impl std::fmt::Debug for Chap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chap")
+            .field("user", &self.user)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A child process killed on drop.
+#[derive(Debug)]
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_logged(mut cmd: Command, log: &Path) -> Result<Daemon> {
+    let out = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+    cmd.stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out);
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start `{}`", describe(&cmd)))?;
+    Ok(Daemon(child))
+}
+
+/// tgtd in the foreground inside a namespace, configured through tgtadm.
+#[derive(Debug)]
+pub struct Tgtd {
+    daemon: Daemon,
+    port: u32,
+}
+
+impl Tgtd {
+    /// Start tgtd in `ns` (portal 0.0.0.0:3260 inside the namespace) and wait until it answers.
+    ///
+    /// # Errors
+    /// When it does not start or answer within 10 s.
+    pub fn start(ns: &Netns) -> Result<Tgtd> {
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        // The socket path is global (namespaces do not separate it) and tgtd takes ports up to 32767:
+        // start from one derived from the pid and skip ports whose socket exists.
+        let base = (std::process::id() % 300) * 100 + 1000;
+        let port = (0..100)
+            .map(|_| base + SEQ.fetch_add(1, Ordering::Relaxed) % 100)
+            .find(|p| !Path::new(&format!("/var/run/tgtd/socket.{p}.lock")).exists())
+            .context("no free tgtd control port")?;
+        std::fs::create_dir_all("/var/run/tgtd")?;
+        for suffix in ["", ".lock"] {
+            ns.remove_with_namespace(Path::new(&format!("/var/run/tgtd/socket.{port}{suffix}")))?;
+        }
+        let mut cmd = ns.command("tgtd");
+        cmd.args(["-f", "-C", &port.to_string()]);
+        let mut tgtd = Tgtd {
+            daemon: spawn_logged(cmd, &ns.run_dir().join("tgtd.log"))?,
+            port,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if tgtd.adm(&["--op", "show", "--mode", "sys"]).is_ok() {
+                return Ok(tgtd);
+            }
+            if let Some(status) = tgtd.daemon.0.try_wait()? {
+                let log =
+                    std::fs::read_to_string(ns.run_dir().join("tgtd.log")).unwrap_or_default();
+                bail!("tgtd exited ({status}): {}", log.trim());
+            }
+            if Instant::now() > deadline {
+                bail!("tgtd did not answer tgtadm within 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Run `tgtadm --lld iscsi -C <port> ARGS`.
+    ///
+    /// # Errors
+    /// When tgtadm fails.
+    pub fn adm(&self, args: &[&str]) -> Result<()> {
+        run(Command::new("tgtadm")
+            .args(["-C", &self.port.to_string(), "--lld", "iscsi"])
+            .args(args))?;
+        Ok(())
+    }
+
+    /// A target `tid` named `iqn` with LUN 1 backed by `image`, open to `initiators` (names),
+    /// or to every initiator when the list is empty.
+    ///
+    /// # Errors
+    /// When tgtadm refuses.
+    pub fn add_target(&self, tid: u32, iqn: &str, image: &Path, initiators: &[&str]) -> Result<()> {
+        let tid = tid.to_string();
+        self.adm(&["--op", "new", "--mode", "target", "--tid", &tid, "-T", iqn])?;
+        let path = image.to_string_lossy();
+        self.adm(&[
+            "--op",
+            "new",
+            "--mode",
+            "logicalunit",
+            "--tid",
+            &tid,
+            "--lun",
+            "1",
+            "-b",
+            &path,
+        ])?;
+        if initiators.is_empty() {
+            self.adm(&[
+                "--op", "bind", "--mode", "target", "--tid", &tid, "-I", "ALL",
+            ])?;
+        }
+        for name in initiators {
+            self.adm(&[
+                "--op", "bind", "--mode", "target", "--tid", &tid, "-Q", name,
+            ])?;
+        }
+        Ok(())
+    }
+
+    /// Require CHAP on target `tid`: `incoming` authenticates the initiator, `outgoing` (mutual
+    /// CHAP) authenticates the target.
+    ///
+    /// # Errors
+    /// When tgtadm refuses.
+    pub fn require_chap(&self, tid: u32, incoming: &Chap, outgoing: Option<&Chap>) -> Result<()> {
+        let tid = tid.to_string();
+        for (chap, extra) in [(Some(incoming), None), (outgoing, Some("--outgoing"))] {
+            let Some(chap) = chap else { continue };
+            self.adm(&[
+                "--op",
+                "new",
+                "--mode",
+                "account",
+                "--user",
+                &chap.user,
+                "--password",
+                &chap.secret,
+            ])?;
+            let mut bind = vec![
+                "--op", "bind", "--mode", "account", "--tid", &tid, "--user", &chap.user,
+            ];
+            bind.extend(extra);
+            self.adm(&bind)?;
+        }
+        Ok(())
+    }
+
+    /// tgtd's pid (inside the namespace).
+    pub fn pid(&self) -> u32 {
+        self.daemon.0.id()
+    }
+}
+
+/// dnsmasq as the DHCP server of a namespace's link (DNS off).
+#[derive(Debug)]
+pub struct Dnsmasq {
+    daemon: Daemon,
+}
+
+/// What dnsmasq hands out.
+#[derive(Debug, Clone)]
+pub struct DhcpConfig {
+    /// The interface to serve.
+    pub interface: String,
+    /// Dynamic range (first, last, netmask).
+    pub range: (String, String, String),
+    /// Reservations (MAC, address).
+    pub hosts: Vec<(String, String)>,
+    /// Extra dnsmasq arguments (boot options, TFTP).
+    pub extra: Vec<String>,
+}
+
+impl Dnsmasq {
+    /// Start dnsmasq in the foreground in `ns`.
+    ///
+    /// # Errors
+    /// When it cannot start or exits at once (bad arguments, address in use).
+    pub fn start(ns: &Netns, config: &DhcpConfig) -> Result<Dnsmasq> {
+        let leases = ns.run_dir().join("dnsmasq.leases");
+        let mut cmd = ns.command("dnsmasq");
+        cmd.args([
+            "--no-daemon",
+            "--conf-file=/dev/null",
+            "--port=0",
+            "--bind-interfaces",
+        ])
+        .args([
+            "--user=root",
+            "--group=root",
+            "--log-dhcp",
+            "--log-facility=-",
+        ])
+        .arg(format!("--interface={}", config.interface))
+        .arg(format!(
+            "--dhcp-range={},{},{},1h",
+            config.range.0, config.range.1, config.range.2
+        ))
+        .arg(format!("--dhcp-leasefile={}", leases.display()));
+        for (mac, ip) in &config.hosts {
+            cmd.arg(format!("--dhcp-host={mac},{ip}"));
+        }
+        cmd.args(&config.extra);
+        let mut daemon = spawn_logged(cmd, &ns.run_dir().join("dnsmasq.log"))?;
+        std::thread::sleep(Duration::from_millis(200));
+        if let Some(status) = daemon.0.try_wait()? {
+            let log = std::fs::read_to_string(ns.run_dir().join("dnsmasq.log")).unwrap_or_default();
+            bail!("dnsmasq exited at once ({status}): {}", log.trim());
+        }
+        Ok(Dnsmasq { daemon })
+    }
+
+    /// dnsmasq's pid.
+    pub fn pid(&self) -> u32 {
+        self.daemon.0.id()
+    }
+}
+
+/// Guest-side shell: bring `eth0` up once the driver has created it.
+pub fn guest_link_up() -> &'static str {
+    "n=0; while [ ! -e /sys/class/net/eth0 ]; do n=$((n+1)); [ $n -gt 500 ] && fail 'no eth0'; sleep 0.01; done\n\
+     ip link set lo up\n\
+     ip link set eth0 up || fail 'eth0 up'\n\
+     stamp link-up\n"
+}
+
+/// Guest-side shell: a static address.
+pub fn guest_static_ip(cidr: &str) -> String {
+    format!("ip addr add {cidr} dev eth0 || fail 'address {cidr}'\nstamp network-configured\n")
+}
+
+/// The udhcpc event script, installed at /etc/udhcpc.script: applies the lease and reports it.
+pub const UDHCPC_SCRIPT: &str = "#!/bin/sh\n\
+case \"$1\" in\n\
+  bound|renew)\n\
+    ip addr flush dev \"$interface\"\n\
+    ip addr add \"$ip/$mask\" dev \"$interface\"\n\
+    [ -n \"$router\" ] && ip route add default via \"${router%% *}\"\n\
+    echo \"PXRT-DHCP bound $ip/$mask on $interface from $serverid\"\n\
+    ;;\n\
+esac\n";
+
+/// Guest-side shell: DHCP with busybox udhcpc (needs [`UDHCPC_SCRIPT`] at /etc/udhcpc.script).
+pub fn guest_udhcpc() -> &'static str {
+    "udhcpc -i eth0 -s /etc/udhcpc.script -f -q -n -t 10 -T 1 || fail 'udhcpc: no lease'\n\
+     stamp network-configured\n"
+}
+
+/// Guest-side shell: log in with iscsistart and wait for the disk.
+pub fn guest_iscsistart(
+    initiator: &str,
+    target: &str,
+    portal: &str,
+    chap: Option<&Chap>,
+    mutual: Option<&Chap>,
+) -> String {
+    let mut cmd = format!("iscsistart -i {initiator} -t {target} -g 1 -a {portal} -p 3260");
+    if let Some(c) = chap {
+        cmd.push_str(&format!(" -u {} -w {}", c.user, c.secret));
+    }
+    if let Some(c) = mutual {
+        cmd.push_str(&format!(" -U {} -W {}", c.user, c.secret));
+    }
+    format!(
+        "{cmd} || fail 'iscsistart login to {target} at {portal}'\n\
+         stamp session-operational\n\
+         n=0; while [ ! -b /dev/sda ]; do n=$((n+1)); [ $n -gt 1000 ] && fail 'no /dev/sda'; sleep 0.01; done\n\
+         stamp root-device-ready\n"
+    )
+}
+
+/// Guest-side shell: mount the root disk read-only and print the marker file.
+pub fn guest_mount_and_print(marker_path: &str) -> String {
+    format!(
+        "mount -t ext4 -o ro /dev/sda /mnt || fail 'mount /dev/sda'\n\
+         stamp root-mounted\n\
+         echo \"PXRT-MARKER $(cat /mnt/{marker_path})\"\n\
+         stamp marker-read\n\
+         umount /mnt\n"
+    )
+}

@@ -1,0 +1,109 @@
+//! The reference chain: the stock stack pxeroot replaces, booted for real. A Debian kernel in
+//! QEMU logs in with open-iscsi's iscsistart to tgtd, mounts the ext4 image tgtd serves and prints
+//! a marker file whose content is fresh for every run.
+
+use pxeroot_tests::peers::Chap;
+use pxeroot_tests::scenario::{reference_chain, RefOptions, Report, GUEST_IP};
+use pxeroot_tests::Lab;
+
+fn chap(user: &str, secret: &str) -> Chap {
+    Chap {
+        user: user.into(),
+        secret: secret.into(),
+    }
+}
+
+/// The guest printed the disk's marker, and every boot step in order.
+fn assert_booted(report: &Report) {
+    println!("{}", report.timeline);
+    assert_eq!(report.failure, None, "the guest reported a failure");
+    assert_eq!(
+        report.marker_seen.as_deref(),
+        Some(report.marker_expected.as_str()),
+        "marker read from the iSCSI disk"
+    );
+    let steps: Vec<&str> = report
+        .timeline
+        .steps
+        .iter()
+        .map(|s| s.label.as_str())
+        .collect();
+    let expected = [
+        "initramfs-start",
+        "modules-loaded",
+        "link-up",
+        "network-configured",
+        "session-operational",
+        "root-device-ready",
+        "root-mounted",
+        "marker-read",
+    ];
+    let mut at = 0;
+    for want in expected {
+        let pos = steps[at..].iter().position(|s| *s == want);
+        assert!(
+            pos.is_some(),
+            "step {want} missing or out of order in {steps:?}"
+        );
+        at += pos.unwrap_or(0) + 1;
+    }
+}
+
+#[test]
+fn iscsistart_logs_in_to_tgtd_with_chap_md5_and_reads_the_marker() {
+    let lab = Lab::require().unwrap();
+    let opts = RefOptions {
+        chap: Some(chap("client", "client-secret-1")),
+        ..Default::default()
+    };
+    assert_booted(&reference_chain(&lab, &opts).unwrap());
+}
+
+#[test]
+fn iscsistart_logs_in_after_udhcpc_gets_the_reserved_address_from_dnsmasq() {
+    let lab = Lab::require().unwrap();
+    let opts = RefOptions {
+        chap: Some(chap("client", "client-secret-1")),
+        dhcp: true,
+        ..Default::default()
+    };
+    let report = reference_chain(&lab, &opts).unwrap();
+    assert_booted(&report);
+    let bound = report.dhcp_bound.as_deref().unwrap_or("");
+    assert!(
+        bound.starts_with(&format!("bound {GUEST_IP}/24 on eth0 from 10.0.0.2")),
+        "udhcpc: {bound:?}"
+    );
+}
+
+#[test]
+fn iscsistart_with_mutual_chap_reads_the_marker() {
+    let lab = Lab::require().unwrap();
+    let opts = RefOptions {
+        chap: Some(chap("client", "client-secret-1")),
+        mutual: Some(chap("target", "target-secret-1")),
+        ..Default::default()
+    };
+    assert_booted(&reference_chain(&lab, &opts).unwrap());
+}
+
+#[test]
+fn tgtd_refuses_a_wrong_chap_secret() {
+    let lab = Lab::require().unwrap();
+    let opts = RefOptions {
+        chap: Some(chap("client", "client-secret-1")),
+        initiator_chap: Some(chap("client", "wrong-secret-99")),
+        ..Default::default()
+    };
+    let report = reference_chain(&lab, &opts).unwrap();
+    println!("{}", report.timeline);
+    assert_eq!(
+        report.marker_seen, None,
+        "a wrong secret must not reach the disk"
+    );
+    let failure = report.failure.unwrap_or_default();
+    assert!(
+        failure.contains("PXRT-FAIL iscsistart login"),
+        "failure: {failure:?}"
+    );
+}
