@@ -1,8 +1,133 @@
-//! pxeroot-target: iSCSI target, DHCP and TFTP server (see DEVELOPERS.md and issues 3 and 5).
+//! `pxeroot-target`: the pxeroot server (iSCSI target today; DHCP and TFTP per issue 5).
+//!
+//! `serve --config FILE` runs in the foreground and logs to stderr; SIGTERM or SIGINT stops
+//! accepting, lets in-flight commands finish and exits 0. `check --config FILE` validates the
+//! file and explains every problem with its line.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use pxeroot_target::config::{Config, Severity};
+use pxeroot_target::iscsi::server::Server;
+use tracing::{error, info};
+
+#[derive(Parser)]
+#[command(name = "pxeroot-target", version, about = "pxeroot server: iSCSI target for diskless clients")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server in the foreground.
+    Serve {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Validate a configuration file and explain every problem.
+    Check {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+/// Exit codes: 0 success, 1 runtime failure, 2 bad configuration (clap uses 2 for bad usage).
+const EXIT_RUNTIME: u8 = 1;
+const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
-    eprintln!("pxeroot-target: the server is not built yet (issue 3)");
-    ExitCode::from(70)
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { config } => check(&config),
+        Command::Serve { config } => serve(&config),
+    }
+}
+
+fn print_problems(path: &std::path::Path, problems: &[pxeroot_target::config::Problem]) {
+    for p in problems {
+        eprintln!("{}: {p}", path.display());
+    }
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    let checked = Config::load(path);
+    print_problems(path, &checked.problems);
+    match checked.config {
+        Some(c) => {
+            let luns: usize = c.targets.iter().map(|t| t.luns.len()).sum();
+            println!("{}: ok: {} target(s), {luns} LUN(s), {} portal(s)", path.display(), c.targets.len(), c.iscsi.listen.len());
+            ExitCode::SUCCESS
+        }
+        None => {
+            let errors = checked.problems.iter().filter(|p| p.severity == Severity::Error).count();
+            eprintln!("{}: {errors} error(s)", path.display());
+            ExitCode::from(EXIT_CONFIG)
+        }
+    }
+}
+
+fn serve(path: &std::path::Path) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PXEROOT_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let checked = Config::load(path);
+    print_problems(path, &checked.problems);
+    let Some(config) = checked.config else {
+        return ExitCode::from(EXIT_CONFIG);
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            error!(error = %e, "cannot start the runtime");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    runtime.block_on(async move {
+        let server = match Server::new(&config) {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                error!(error = %e, "cannot start");
+                return ExitCode::from(EXIT_RUNTIME);
+            }
+        };
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            info!("signal received: stopping (in-flight commands finish first)");
+            let _ = stop_tx.send(true);
+        });
+        match server.serve(&config.iscsi.listen, stop_rx).await {
+            Ok(()) => {
+                info!("stopped");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                error!(error = %e, "cannot serve");
+                ExitCode::from(EXIT_RUNTIME)
+            }
+        }
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

@@ -1,0 +1,861 @@
+//! One iSCSI connection: framing, the login phase, then the full feature phase (RFC 7143).
+//!
+//! The reader side runs here: it frames PDUs off the socket ([`pxeroot_proto::frame`]), drives
+//! the sans-IO login state machine, and in the full feature phase dispatches each PDU. SCSI
+//! commands run on blocking threads (file I/O); their responses are numbered (StatSN) and queued
+//! to a writer task under one lock, so the order on the wire is the StatSN order. A bad PDU gets
+//! a Reject or closes this connection only: nothing on the wire can panic the server.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use pxeroot_proto::bhs::{BHS_LEN, RESERVED_TAG};
+use pxeroot_proto::chap::{ChapAlgorithm, Random};
+use pxeroot_proto::frame::{encode, pdu_len, Frame, FrameLimits};
+use pxeroot_proto::login::{LoginOutcome, LoginState, TargetConfig, TargetLogin};
+use pxeroot_proto::negotiate::LocalParams;
+use pxeroot_proto::pdu::{
+    DataIn, DataOut, LogoutRequest, LogoutResponse, LogoutResponseCode, NopIn, NopOut, Pdu, PduRepr, R2t, Reject,
+    RejectReason, ScsiCommand, ScsiResponse, TaskMgmtFunction, TaskMgmtRequest, TaskMgmtResponse,
+    TaskMgmtResponseCode, TextRequest, TextResponse,
+};
+use pxeroot_proto::text::{Key, TextPairs};
+use pxeroot_proto::{Lun as LunField, SerialNumber, WireError};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch, Notify};
+use tracing::{debug, info, warn};
+
+use super::scsi::{sense, ItNexus, LunSet, ScsiResult, ScsiStatus, Sense};
+use super::server::{Server, TPGT};
+
+/// Commands the initiator may have outstanding (MaxCmdSN - ExpCmdSN + 1).
+const CMD_WINDOW: u32 = 128;
+/// The largest Expected Data Transfer Length we buffer for one write.
+const MAX_WRITE_BUFFER: u32 = 64 << 20;
+/// How long one login step may take.
+const LOGIN_STEP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Operating-system randomness for CHAP challenges and the initial StatSN.
+struct OsRandom;
+
+impl Random for OsRandom {
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, dest);
+    }
+}
+
+/// Why a connection ended.
+#[derive(Debug, thiserror::Error)]
+enum ConnError {
+    #[error("socket: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("protocol: {0}")]
+    Wire(#[from] WireError),
+    #[error("login step timed out")]
+    Timeout,
+    #[error("{0}")]
+    Protocol(&'static str),
+}
+
+/// What the reader got off the socket.
+enum Received {
+    Pdu(Pdu),
+    /// A whole PDU that did not parse: its header and the reason.
+    Bad([u8; BHS_LEN], WireError),
+}
+
+struct PduReader {
+    rd: OwnedReadHalf,
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl PduReader {
+    /// The next PDU; `Ok(None)` on a clean EOF between PDUs.
+    async fn next(&mut self, limits: &FrameLimits) -> Result<Option<Received>, ConnError> {
+        loop {
+            let have = &self.buf[self.start..];
+            let need = pdu_len(have, limits)?;
+            if have.len() >= need && have.len() >= BHS_LEN {
+                let frame = Frame::split(have, limits)?;
+                let len = frame.len;
+                let received = match frame.parse() {
+                    Ok(pdu) => Received::Pdu(pdu),
+                    Err(e) => {
+                        let mut header = [0u8; BHS_LEN];
+                        header.copy_from_slice(frame.bhs);
+                        Received::Bad(header, e)
+                    }
+                };
+                self.start += len;
+                return Ok(Some(received));
+            }
+            if self.start > 0 && self.start == self.buf.len() {
+                self.buf.clear();
+                self.start = 0;
+            } else if self.start > 0 && self.buf.capacity() - self.buf.len() < need - have.len() {
+                self.buf.drain(..self.start);
+                self.start = 0;
+            }
+            let want = need.max(64 * 1024);
+            self.buf.reserve(want);
+            let n = self.rd.read_buf(&mut self.buf).await?;
+            if n == 0 {
+                return if self.start == self.buf.len() {
+                    Ok(None)
+                } else {
+                    Err(ConnError::Protocol("connection closed in the middle of a PDU"))
+                };
+            }
+        }
+    }
+}
+
+/// Serve one TCP connection until logout, error, reinstatement or shutdown.
+pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr, shutdown: watch::Receiver<bool>) {
+    let local = stream.local_addr().ok();
+    let _ = stream.set_nodelay(true);
+    let (rd, wr) = stream.into_split();
+    let mut reader = PduReader { rd, buf: Vec::with_capacity(64 * 1024), start: 0 };
+    let mut wr = BufWriter::with_capacity(256 * 1024, wr);
+    let outcome = match login(&server, &mut reader, &mut wr, peer).await {
+        Ok(Some(outcome)) => outcome,
+        Ok(None) => return,
+        Err(e) => {
+            info!(%peer, error = %e, "connection closed during login");
+            return;
+        }
+    };
+    for w in &outcome.warnings {
+        warn!(%peer, warning = %w, "login warning");
+    }
+    let initiator = outcome.session.initiator_name.clone().unwrap_or_default();
+    let result = if outcome.session.discovery {
+        info!(%peer, initiator, "discovery session");
+        let (tx, writer) = spawn_writer(wr);
+        let mut conn = Conn::new(Arc::clone(&server), &outcome, peer, local, tx, None);
+        let r = conn.run(&mut reader, shutdown, Arc::new(Notify::new())).await;
+        drop(conn);
+        let _ = writer.await;
+        r
+    } else {
+        let target_name = outcome.session.target_name.clone().unwrap_or_default();
+        let Some(target) = server.target(&target_name).cloned() else {
+            return;
+        };
+        info!(%peer, initiator, target = target_name, tsih = outcome.tsih, "session logged in");
+        let close = Arc::new(Notify::new());
+        let id = server.register(&initiator, outcome.isid.0, &target_name, Arc::clone(&close));
+        let (tx, writer) = spawn_writer(wr);
+        let mut conn = Conn::new(Arc::clone(&server), &outcome, peer, local, tx, Some(Arc::clone(&target.luns)));
+        let r = conn.run(&mut reader, shutdown, close).await;
+        conn.finish().await;
+        target.luns.nexus_lost(&conn.nexus);
+        drop(conn);
+        let _ = writer.await;
+        server.unregister(&initiator, outcome.isid.0, &target_name, id);
+        r
+    };
+    match result {
+        Ok(()) => info!(%peer, initiator, "connection closed"),
+        Err(e) => warn!(%peer, initiator, error = %e, "connection dropped"),
+    }
+}
+
+/// The login phase. `Ok(None)`: the login failed and its final response was sent.
+async fn login(
+    server: &Arc<Server>,
+    reader: &mut PduReader,
+    wr: &mut BufWriter<OwnedWriteHalf>,
+    peer: SocketAddr,
+) -> Result<Option<LoginOutcome>, ConnError> {
+    let mut rng = OsRandom;
+    let mut sn = [0u8; 4];
+    rng.fill_bytes(&mut sn);
+    let mut login = TargetLogin::new(TargetConfig {
+        params: LocalParams {
+            header_digest: vec![pxeroot_proto::digest::DigestKind::Crc32c, pxeroot_proto::digest::DigestKind::None],
+            data_digest: vec![pxeroot_proto::digest::DigestKind::Crc32c, pxeroot_proto::digest::DigestKind::None],
+            max_recv_data_segment_length: 256 * 1024,
+            max_burst_length: 1024 * 1024,
+            first_burst_length: 256 * 1024,
+            initial_r2t: false,
+            immediate_data: true,
+            ..LocalParams::default()
+        },
+        chap_algorithms: vec![ChapAlgorithm::Sha3_256, ChapAlgorithm::Sha256, ChapAlgorithm::Sha1, ChapAlgorithm::Md5],
+        stat_sn: SerialNumber(u32::from_be_bytes(sn)),
+        cmd_window: CMD_WINDOW,
+        policy: Box::new(server.policy(peer.ip())),
+    });
+    let limits = FrameLimits::default();
+    let mut out = Vec::new();
+    loop {
+        let received = match tokio::time::timeout(LOGIN_STEP_TIMEOUT, reader.next(&limits)).await {
+            Err(_) => return Err(ConnError::Timeout),
+            Ok(r) => r?,
+        };
+        let pdu = match received {
+            None => return Ok(None),
+            Some(Received::Pdu(pdu)) => pdu,
+            Some(Received::Bad(_, e)) => return Err(ConnError::Wire(e)),
+        };
+        let result = login.handle_pdu(&pdu, &mut rng);
+        while let Some(resp) = login.poll_transmit() {
+            out.clear();
+            encode(&resp, &limits, &mut out)?;
+            wr.write_all(&out).await?;
+        }
+        wr.flush().await?;
+        if let Err(e) = result {
+            info!(%peer, status = ?e.status(), reason = %e, "login refused");
+            return Ok(None);
+        }
+        if login.state() == LoginState::FullFeature {
+            return Ok(login.outcome().cloned());
+        }
+    }
+}
+
+/// The writer task: drains encoded PDUs into the socket, flushing when the queue is empty.
+fn spawn_writer(mut wr: BufWriter<OwnedWriteHalf>) -> (mpsc::UnboundedSender<Vec<u8>>, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let handle = tokio::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            let mut item = Some(first);
+            while let Some(bytes) = item {
+                if wr.write_all(&bytes).await.is_err() {
+                    return;
+                }
+                item = rx.try_recv().ok();
+            }
+            if wr.flush().await.is_err() {
+                return;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    (tx, handle)
+}
+
+/// Sequence numbers shared by the reader and the command threads.
+#[derive(Debug)]
+struct Numbers {
+    stat_sn: SerialNumber,
+    exp_cmd_sn: SerialNumber,
+    /// Tasks whose response must not be sent (aborted).
+    aborted: Vec<u32>,
+    /// Tasks executing now, by ITT, with their LUN.
+    running: HashMap<u32, u64>,
+}
+
+/// The sending half: numbering and queueing of responses.
+#[derive(Debug, Clone)]
+struct Sender {
+    numbers: Arc<Mutex<Numbers>>,
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+    limits: FrameLimits,
+}
+
+impl Sender {
+    fn lock(&self) -> MutexGuard<'_, Numbers> {
+        self.numbers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// ExpCmdSN and MaxCmdSN to advertise.
+    fn window(n: &Numbers) -> (SerialNumber, SerialNumber) {
+        (n.exp_cmd_sn, SerialNumber(n.exp_cmd_sn.0.wrapping_add(CMD_WINDOW - 1)))
+    }
+
+    /// Queue PDUs built by `build` from (StatSN to use, ExpCmdSN, MaxCmdSN); `build` returns
+    /// how many StatSNs it consumed. Runs under the lock, so the wire order is StatSN order.
+    fn send_with(&self, build: impl FnOnce(SerialNumber, SerialNumber, SerialNumber, &mut Vec<u8>) -> Result<u32, WireError>) {
+        let mut n = self.lock();
+        let (exp, max) = Self::window(&n);
+        let mut out = Vec::new();
+        match build(n.stat_sn, exp, max, &mut out) {
+            Ok(used) => {
+                n.stat_sn = SerialNumber(n.stat_sn.0.wrapping_add(used));
+                let _ = self.tx.send(out);
+            }
+            Err(e) => warn!(error = %e, "cannot encode a response"),
+        }
+    }
+
+    fn encode<P: PduRepr>(&self, pdu: &P, out: &mut Vec<u8>) -> Result<(), WireError> {
+        encode(pdu, &self.limits, out)
+    }
+}
+
+/// A write waiting for its Data-Out.
+#[derive(Debug)]
+struct WriteTask {
+    lun: u64,
+    lun_field: LunField,
+    cdb: [u8; 16],
+    edtl: u32,
+    needed: u32,
+    buf: Vec<u8>,
+    received: u32,
+    /// Next offset to solicit with an R2T.
+    next_r2t: u32,
+    r2t_sn: u32,
+    /// Outstanding R2Ts by TTT.
+    outstanding: Vec<u32>,
+}
+
+/// Pending SendTargets response chunks by TTT.
+type TextContinuation = (u32, Vec<Vec<u8>>);
+
+struct Conn {
+    server: Arc<Server>,
+    luns: Option<Arc<LunSet>>,
+    nexus: ItNexus,
+    initiator: String,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+    rx_limits: FrameLimits,
+    send: Sender,
+    first_burst: u32,
+    max_burst: u32,
+    initial_r2t: bool,
+    immediate_data: bool,
+    max_r2t: u32,
+    writes: HashMap<u32, WriteTask>,
+    next_ttt: u32,
+    text: Option<TextContinuation>,
+    jobs: tokio::task::JoinSet<()>,
+}
+
+impl Conn {
+    fn new(
+        server: Arc<Server>,
+        o: &LoginOutcome,
+        peer: SocketAddr,
+        local: Option<SocketAddr>,
+        tx: mpsc::UnboundedSender<Vec<u8>>,
+        luns: Option<Arc<LunSet>>,
+    ) -> Conn {
+        let initiator = o.session.initiator_name.clone().unwrap_or_default();
+        let isid: String = o.isid.0.iter().map(|b| format!("{b:02x}")).collect();
+        let tx_limits = FrameLimits {
+            header_digest: o.conn.header_digest,
+            data_digest: o.conn.data_digest,
+            max_data_segment_len: o.conn.max_send_data_segment_length,
+        };
+        Conn {
+            server,
+            luns,
+            nexus: ItNexus::new(&format!("{initiator},i,0x{isid}"), TPGT),
+            initiator,
+            peer,
+            local,
+            rx_limits: FrameLimits::from(&o.conn),
+            send: Sender {
+                numbers: Arc::new(Mutex::new(Numbers {
+                    stat_sn: o.exp_stat_sn,
+                    exp_cmd_sn: o.cmd_sn,
+                    aborted: Vec::new(),
+                    running: HashMap::new(),
+                })),
+                tx,
+                limits: tx_limits,
+            },
+            first_burst: o.session.first_burst_length,
+            max_burst: o.session.max_burst_length.max(512),
+            initial_r2t: o.session.initial_r2t,
+            immediate_data: o.session.immediate_data,
+            max_r2t: o.session.max_outstanding_r2t.max(1),
+            writes: HashMap::new(),
+            next_ttt: 1,
+            text: None,
+            jobs: tokio::task::JoinSet::new(),
+        }
+    }
+
+    /// Wait for running commands (their responses are still sent).
+    async fn finish(&mut self) {
+        while self.jobs.join_next().await.is_some() {}
+    }
+
+    async fn run(&mut self, reader: &mut PduReader, mut shutdown: watch::Receiver<bool>, close: Arc<Notify>) -> Result<(), ConnError> {
+        let mut idle_pings = 0u32;
+        loop {
+            let nop = self.server.nop_interval.unwrap_or(Duration::from_secs(3600));
+            let received = tokio::select! {
+                r = reader.next(&self.rx_limits) => r?,
+                _ = shutdown.changed() => {
+                    info!(peer = %self.peer, "shutting down: closing connection");
+                    return Ok(());
+                }
+                () = close.notified() => return Err(ConnError::Protocol("reinstated by a new login with the same ISID")),
+                Some(_) = self.jobs.join_next(), if !self.jobs.is_empty() => continue,
+                () = tokio::time::sleep(nop), if self.server.nop_interval.is_some() => {
+                    idle_pings += 1;
+                    if idle_pings > 2 {
+                        return Err(ConnError::Protocol("initiator stopped answering NOP-In pings"));
+                    }
+                    self.ping();
+                    continue;
+                }
+            };
+            idle_pings = 0;
+            match received {
+                None => return Ok(()),
+                Some(Received::Bad(header, e)) => {
+                    debug!(peer = %self.peer, error = %e, "bad PDU");
+                    let reason = match e {
+                        WireError::UnknownOpcode(_) => RejectReason::CommandNotSupported,
+                        _ => RejectReason::InvalidPduField,
+                    };
+                    self.reject(reason, &header);
+                }
+                Some(Received::Pdu(pdu)) => {
+                    if self.dispatch(pdu)? {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handle one PDU; `Ok(true)` ends the connection (logout).
+    fn dispatch(&mut self, pdu: Pdu) -> Result<bool, ConnError> {
+        match pdu {
+            Pdu::ScsiCommand(cmd) => self.command(cmd),
+            Pdu::DataOut(d) => self.data_out(d)?,
+            Pdu::NopOut(n) => self.nop_out(n),
+            Pdu::TaskMgmtRequest(t) => self.task_mgmt(&t),
+            Pdu::TextRequest(t) => self.text(t),
+            Pdu::LogoutRequest(l) => {
+                self.logout(&l);
+                return Ok(true);
+            }
+            Pdu::SnackRequest(_) => self.reject_pdu(RejectReason::SnackReject, &pdu),
+            Pdu::LoginRequest(_) => self.reject_pdu(RejectReason::ProtocolError, &pdu),
+            other => self.reject_pdu(RejectReason::ProtocolError, &other),
+        }
+        Ok(false)
+    }
+
+    fn reject_pdu(&self, reason: RejectReason, pdu: &Pdu) {
+        let mut header = [0u8; BHS_LEN];
+        if pdu.emit_header(&mut header).is_ok() {
+            self.reject(reason, &header);
+        }
+    }
+
+    fn reject(&self, reason: RejectReason, header: &[u8; BHS_LEN]) {
+        let send = self.send.clone();
+        self.send.send_with(|stat_sn, exp, max, out| {
+            let r = Reject { reason, stat_sn, exp_cmd_sn: exp, max_cmd_sn: max, data_sn: SerialNumber(0), header: header.to_vec() };
+            send.encode(&r, out)?;
+            Ok(1)
+        });
+    }
+
+    /// CmdSN bookkeeping; `false` when the command is outside the window and must be ignored.
+    fn accept_cmd_sn(&self, cmd_sn: SerialNumber, immediate: bool) -> bool {
+        let mut n = self.send.lock();
+        if immediate {
+            return true;
+        }
+        let (exp, max) = Sender::window(&n);
+        if cmd_sn.lt(exp) || cmd_sn.gt(max) {
+            debug!(cmd_sn = cmd_sn.0, exp = exp.0, max = max.0, "CmdSN outside the window: ignored");
+            return false;
+        }
+        n.exp_cmd_sn = SerialNumber(cmd_sn.0.wrapping_add(1));
+        true
+    }
+
+    fn command(&mut self, cmd: ScsiCommand) {
+        if !self.accept_cmd_sn(cmd.cmd_sn, cmd.immediate) {
+            return;
+        }
+        let Some(luns) = self.luns.clone() else {
+            // A discovery session carries no SCSI commands.
+            self.reject_pdu(RejectReason::ProtocolError, &Pdu::ScsiCommand(cmd));
+            return;
+        };
+        let lun = LunSet::decode_lun(cmd.lun.0).unwrap_or(u64::MAX);
+        let transfer = luns.transfer(lun, &cmd.cdb);
+        let edtl = cmd.expected_data_transfer_length;
+        if !cmd.write || edtl == 0 {
+            self.execute(lun, cmd.lun, cmd.itt, cmd.cdb, edtl, transfer.data_out, Vec::new());
+            return;
+        }
+        if edtl > MAX_WRITE_BUFFER {
+            self.respond_check(cmd.itt, sense::INVALID_FIELD_IN_CDB);
+            return;
+        }
+        let mut buf = vec![0u8; edtl as usize];
+        let imm = if self.immediate_data { cmd.data.len().min(edtl as usize) } else { 0 };
+        buf[..imm].copy_from_slice(&cmd.data[..imm]);
+        let unsolicited_end = if self.initial_r2t { imm as u32 } else { self.first_burst.min(edtl).max(imm as u32) };
+        let mut task = WriteTask {
+            lun,
+            lun_field: cmd.lun,
+            cdb: cmd.cdb,
+            edtl,
+            needed: transfer.data_out,
+            buf,
+            received: imm as u32,
+            next_r2t: unsolicited_end,
+            r2t_sn: 0,
+            outstanding: Vec::new(),
+        };
+        if task.received >= edtl {
+            self.complete_write(cmd.itt, task);
+            return;
+        }
+        self.issue_r2ts(cmd.itt, &mut task);
+        self.writes.insert(cmd.itt, task);
+    }
+
+    /// Solicit more data while R2Ts may be outstanding and data remains.
+    fn issue_r2ts(&mut self, itt: u32, task: &mut WriteTask) {
+        while task.next_r2t < task.edtl && (task.outstanding.len() as u32) < self.max_r2t {
+            let offset = task.next_r2t;
+            let len = (task.edtl - offset).min(self.max_burst);
+            let ttt = self.next_ttt;
+            self.next_ttt = self.next_ttt.wrapping_add(1).max(1);
+            if self.next_ttt == RESERVED_TAG {
+                self.next_ttt = 1;
+            }
+            task.outstanding.push(ttt);
+            task.next_r2t += len;
+            let r2t_sn = SerialNumber(task.r2t_sn);
+            task.r2t_sn += 1;
+            let lun = task.lun_field;
+            let send = self.send.clone();
+            // An R2T carries the current StatSN but does not consume one.
+            self.send.send_with(|stat_sn, exp, max, out| {
+                let r = R2t {
+                    lun,
+                    itt,
+                    ttt,
+                    stat_sn,
+                    exp_cmd_sn: exp,
+                    max_cmd_sn: max,
+                    r2t_sn,
+                    buffer_offset: offset,
+                    desired_data_transfer_length: len,
+                };
+                send.encode(&r, out)?;
+                Ok(0)
+            });
+        }
+    }
+
+    fn data_out(&mut self, d: DataOut) -> Result<(), ConnError> {
+        let Some(mut task) = self.writes.remove(&d.itt) else {
+            // Data for a task we no longer track (aborted or rejected): drop it.
+            debug!(itt = d.itt, "Data-Out for an unknown task dropped");
+            return Ok(());
+        };
+        let start = d.buffer_offset as usize;
+        let end = start + d.data.len();
+        let Some(dest) = task.buf.get_mut(start..end) else {
+            return Err(ConnError::Protocol("Data-Out beyond the Expected Data Transfer Length"));
+        };
+        dest.copy_from_slice(&d.data);
+        task.received = task.received.saturating_add(d.data.len() as u32);
+        if d.fin && d.ttt != RESERVED_TAG {
+            task.outstanding.retain(|t| *t != d.ttt);
+        }
+        if task.received >= task.edtl {
+            self.complete_write(d.itt, task);
+        } else {
+            if d.fin {
+                self.issue_r2ts(d.itt, &mut task);
+            }
+            self.writes.insert(d.itt, task);
+        }
+        Ok(())
+    }
+
+    fn complete_write(&mut self, itt: u32, task: WriteTask) {
+        if task.edtl < task.needed {
+            // The initiator offers less data than the CDB asks for: refuse (as LIO does).
+            self.respond_check(itt, sense::INVALID_FIELD_IN_CDB);
+            return;
+        }
+        let mut buf = task.buf;
+        buf.truncate(task.needed as usize);
+        self.execute(task.lun, task.lun_field, itt, task.cdb, task.edtl, task.needed, buf);
+    }
+
+    /// Run a command on a blocking thread and send its Data-In and status.
+    #[allow(clippy::too_many_arguments)]
+    fn execute(&mut self, lun: u64, lun_field: LunField, itt: u32, cdb: [u8; 16], edtl: u32, data_out_len: u32, data_out: Vec<u8>) {
+        let Some(luns) = self.luns.clone() else { return };
+        let nexus = self.nexus.clone();
+        let send = self.send.clone();
+        send.lock().running.insert(itt, lun);
+        self.jobs.spawn_blocking(move || {
+            let result = luns.execute(&nexus, lun, &cdb, &data_out);
+            {
+                let mut n = send.lock();
+                n.running.remove(&itt);
+                if let Some(pos) = n.aborted.iter().position(|t| *t == itt) {
+                    n.aborted.swap_remove(pos);
+                    return;
+                }
+            }
+            respond(&send, lun_field, itt, edtl, data_out_len, result);
+        });
+    }
+
+    fn respond_check(&self, itt: u32, sense: Sense) {
+        respond(&self.send, LunField::ZERO, itt, 0, 0, ScsiResult::check(sense));
+    }
+
+    fn nop_out(&mut self, n: NopOut) {
+        if !self.accept_cmd_sn(n.cmd_sn, n.immediate) || n.itt == RESERVED_TAG {
+            // A reply to our ping: nothing to answer.
+            return;
+        }
+        let send = self.send.clone();
+        self.send.send_with(|stat_sn, exp, max, out| {
+            let r = NopIn { lun: n.lun, itt: n.itt, ttt: RESERVED_TAG, stat_sn, exp_cmd_sn: exp, max_cmd_sn: max, data: n.data };
+            send.encode(&r, out)?;
+            Ok(1)
+        });
+    }
+
+    fn ping(&mut self) {
+        let send = self.send.clone();
+        let ttt = self.next_ttt;
+        self.next_ttt = self.next_ttt.wrapping_add(1).max(1);
+        self.send.send_with(|stat_sn, exp, max, out| {
+            let r = NopIn { lun: LunField::ZERO, itt: RESERVED_TAG, ttt, stat_sn, exp_cmd_sn: exp, max_cmd_sn: max, data: Vec::new() };
+            send.encode(&r, out)?;
+            Ok(0)
+        });
+    }
+
+    fn task_mgmt(&mut self, t: &TaskMgmtRequest) {
+        if !self.accept_cmd_sn(t.cmd_sn, t.immediate) {
+            return;
+        }
+        let lun = LunSet::decode_lun(t.lun.0);
+        let response = match t.function {
+            TaskMgmtFunction::AbortTask => {
+                let in_writes = self.writes.remove(&t.referenced_task_tag).is_some();
+                let mut n = self.send.lock();
+                let running = n.running.contains_key(&t.referenced_task_tag);
+                if running {
+                    n.aborted.push(t.referenced_task_tag);
+                }
+                if in_writes || running {
+                    TaskMgmtResponseCode::FunctionComplete
+                } else {
+                    TaskMgmtResponseCode::TaskDoesNotExist
+                }
+            }
+            TaskMgmtFunction::AbortTaskSet | TaskMgmtFunction::ClearTaskSet | TaskMgmtFunction::LogicalUnitReset => {
+                let Some(lun) = lun.filter(|l| self.luns.as_ref().is_some_and(|s| s.get(*l).is_some())) else {
+                    return self.tmf_response(t.itt, TaskMgmtResponseCode::LunDoesNotExist);
+                };
+                self.abort_lun(Some(lun));
+                if t.function == TaskMgmtFunction::LogicalUnitReset {
+                    if let Some(luns) = &self.luns {
+                        luns.reset(lun, Some(&self.nexus));
+                    }
+                }
+                TaskMgmtResponseCode::FunctionComplete
+            }
+            TaskMgmtFunction::TargetWarmReset | TaskMgmtFunction::TargetColdReset => {
+                self.abort_lun(None);
+                if let Some(luns) = &self.luns {
+                    luns.reset_all(Some(&self.nexus));
+                }
+                TaskMgmtResponseCode::FunctionComplete
+            }
+            TaskMgmtFunction::TaskReassign => TaskMgmtResponseCode::ReassignmentNotSupported,
+            _ => TaskMgmtResponseCode::NotSupported,
+        };
+        self.tmf_response(t.itt, response);
+    }
+
+    /// Abort every task of `lun` (or of every LUN): pending writes are dropped, running
+    /// commands finish but their responses are not sent.
+    fn abort_lun(&mut self, lun: Option<u64>) {
+        self.writes.retain(|_, w| lun.is_some_and(|l| l != w.lun));
+        let mut n = self.send.lock();
+        let victims: Vec<u32> = n.running.iter().filter(|(_, l)| lun.is_none_or(|x| x == **l)).map(|(itt, _)| *itt).collect();
+        n.aborted.extend(victims);
+    }
+
+    fn tmf_response(&self, itt: u32, response: TaskMgmtResponseCode) {
+        let send = self.send.clone();
+        self.send.send_with(|stat_sn, exp, max, out| {
+            send.encode(&TaskMgmtResponse { response, itt, stat_sn, exp_cmd_sn: exp, max_cmd_sn: max }, out)?;
+            Ok(1)
+        });
+    }
+
+    fn logout(&mut self, l: &LogoutRequest) {
+        self.accept_cmd_sn(l.cmd_sn, l.immediate);
+        let send = self.send.clone();
+        self.send.send_with(|stat_sn, exp, max, out| {
+            let r = LogoutResponse {
+                response: LogoutResponseCode::Closed,
+                itt: l.itt,
+                stat_sn,
+                exp_cmd_sn: exp,
+                max_cmd_sn: max,
+                time2wait: 0,
+                time2retain: 0,
+            };
+            send.encode(&r, out)?;
+            Ok(1)
+        });
+    }
+
+    fn text(&mut self, t: TextRequest) {
+        if !self.accept_cmd_sn(t.cmd_sn, t.immediate) {
+            return;
+        }
+        // A continuation of an earlier long response.
+        if t.ttt != RESERVED_TAG {
+            match self.text.take() {
+                Some((ttt, chunks)) if ttt == t.ttt => return self.text_chunks(t.itt, t.lun, chunks),
+                _ => return self.reject_pdu(RejectReason::InvalidPduField, &Pdu::TextRequest(t)),
+            }
+        }
+        let mut reply = TextPairs::new();
+        match TextPairs::parse(&t.data) {
+            Err(_) => return self.reject_pdu(RejectReason::ProtocolError, &Pdu::TextRequest(t)),
+            Ok(pairs) => {
+                for (key, value) in pairs.iter() {
+                    match key {
+                        Key::SendTargets => self.send_targets(value, &mut reply),
+                        other => reply.push(other.clone(), pxeroot_proto::text::NOT_UNDERSTOOD),
+                    }
+                }
+            }
+        }
+        let bytes = reply.to_bytes().unwrap_or_default();
+        let max = self.send.limits.max_data_segment_len.max(512) as usize;
+        let chunks: Vec<Vec<u8>> = if bytes.is_empty() { vec![Vec::new()] } else { bytes.chunks(max).map(<[u8]>::to_vec).collect() };
+        self.text_chunks(t.itt, t.lun, chunks);
+    }
+
+    fn text_chunks(&mut self, itt: u32, lun: LunField, mut chunks: Vec<Vec<u8>>) {
+        let data = if chunks.is_empty() { Vec::new() } else { chunks.remove(0) };
+        let more = !chunks.is_empty();
+        let ttt = if more {
+            let ttt = self.next_ttt;
+            self.next_ttt = self.next_ttt.wrapping_add(1).max(1);
+            self.text = Some((ttt, chunks));
+            ttt
+        } else {
+            RESERVED_TAG
+        };
+        let send = self.send.clone();
+        self.send.send_with(|stat_sn, exp, max, out| {
+            let r = TextResponse { fin: !more, cont: more, lun, itt, ttt, stat_sn, exp_cmd_sn: exp, max_cmd_sn: max, data };
+            send.encode(&r, out)?;
+            Ok(1)
+        });
+    }
+
+    /// SendTargets=All (discovery) or =<name> / empty (this session's target).
+    fn send_targets(&self, value: &str, reply: &mut TextPairs) {
+        let Some(local) = self.local else { return };
+        let address = match local {
+            SocketAddr::V4(a) => format!("{}:{},{TPGT}", a.ip(), a.port()),
+            SocketAddr::V6(a) => match a.ip().to_ipv4_mapped() {
+                Some(v4) => format!("{v4}:{},{TPGT}", a.port()),
+                None => format!("[{}]:{},{TPGT}", a.ip(), a.port()),
+            },
+        };
+        for target in self.server.visible_targets(&self.initiator, self.peer.ip()) {
+            let name = &target.config.name;
+            if value == "All" || value.eq_ignore_ascii_case(name) {
+                reply.push(Key::TargetName, name.clone());
+                reply.push(Key::TargetAddress, address.clone());
+            }
+        }
+    }
+}
+
+/// Send a command's Data-In and status: GOOD with data goes in the last Data-In (S bit);
+/// anything else in a SCSI Response. Residuals compare with the Expected Data Transfer Length.
+fn respond(send: &Sender, lun: LunField, itt: u32, edtl: u32, data_out_len: u32, result: ScsiResult) {
+    let produced = result.data_in.len() as u32;
+    let (overflow, underflow, residual) = if data_out_len > 0 || produced == 0 {
+        // Writes (and commands without Data-In): residual against the data the CDB needed.
+        let used = if data_out_len > 0 { data_out_len } else { 0 };
+        if edtl > used && data_out_len > 0 {
+            (false, true, edtl - used)
+        } else {
+            (false, false, 0)
+        }
+    } else if produced > edtl {
+        (true, false, produced - edtl)
+    } else if produced < edtl {
+        (false, true, edtl - produced)
+    } else {
+        (false, false, 0)
+    };
+    let data = &result.data_in[..(produced.min(edtl) as usize)];
+    let status_in_data = result.status == ScsiStatus::Good && !data.is_empty();
+    let max_seg = send.limits.max_data_segment_len.max(512) as usize;
+    send.send_with(|stat_sn, exp, max, out| {
+        let count = data.len().div_ceil(max_seg);
+        for (i, chunk) in data.chunks(max_seg).enumerate() {
+            let last = i + 1 == count;
+            let with_status = last && status_in_data;
+            let pdu = DataIn {
+                fin: last,
+                ack: false,
+                overflow: with_status && overflow,
+                underflow: with_status && underflow,
+                status: with_status.then(|| result.status.code()),
+                lun,
+                itt,
+                ttt: RESERVED_TAG,
+                stat_sn: if with_status { stat_sn } else { SerialNumber(0) },
+                exp_cmd_sn: exp,
+                max_cmd_sn: max,
+                data_sn: SerialNumber(i as u32),
+                buffer_offset: (i * max_seg) as u32,
+                residual_count: if with_status { residual } else { 0 },
+                data: chunk.to_vec(),
+            };
+            send.encode(&pdu, out)?;
+        }
+        if status_in_data {
+            return Ok(1);
+        }
+        // The PDU codec adds the 2-byte SenseLength in front.
+        let segment = result.sense_bytes();
+        let r = ScsiResponse {
+            bidi_read_overflow: false,
+            bidi_read_underflow: false,
+            overflow,
+            underflow,
+            response: 0,
+            status: result.status.code(),
+            itt,
+            snack_tag: 0,
+            stat_sn,
+            exp_cmd_sn: exp,
+            max_cmd_sn: max,
+            exp_data_sn: SerialNumber(count as u32),
+            bidi_read_residual_count: 0,
+            residual_count: residual,
+            sense: segment,
+            response_data: Vec::new(),
+        };
+        send.encode(&r, out)?;
+        Ok(1)
+    });
+}
