@@ -311,3 +311,86 @@ pub fn guest_mount_and_print(marker_path: &str) -> String {
          umount /mnt\n"
     )
 }
+
+/// pxeroot-target running `serve` inside a namespace.
+#[derive(Debug)]
+pub struct PxerootTarget {
+    daemon: Daemon,
+    log: std::path::PathBuf,
+}
+
+impl PxerootTarget {
+    /// The binary under test: `$PXEROOT_TARGET`, else the workspace's debug build.
+    ///
+    /// # Errors
+    /// When it has not been built.
+    pub fn binary() -> Result<std::path::PathBuf> {
+        let path = std::env::var_os("PXEROOT_TARGET")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| crate::paths::workspace_root().join("build/debug/pxeroot-target"));
+        if !path.is_file() {
+            bail!("{} is missing: run `cargo build -p pxeroot-target` (tools/test does)", path.display());
+        }
+        Ok(path)
+    }
+
+    /// Write `config` to the run folder and start `pxeroot-target serve` with it; waits until
+    /// every portal listens.
+    ///
+    /// # Errors
+    /// When the server exits or does not listen within 10 s (its log is in the message).
+    pub fn start(ns: &Netns, config: &str) -> Result<PxerootTarget> {
+        let conf = ns.run_dir().join("pxeroot-target.toml");
+        std::fs::write(&conf, config)?;
+        let log = ns.run_dir().join("pxeroot-target.log");
+        let mut cmd = ns.command(&Self::binary()?.to_string_lossy());
+        cmd.args(["serve", "--config"]).arg(&conf).env("NO_COLOR", "1");
+        let mut target = PxerootTarget { daemon: spawn_logged(cmd, &log)?, log };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = target.log_text();
+            if text.contains("iSCSI portal listening") {
+                return Ok(target);
+            }
+            if let Some(status) = target.daemon.0.try_wait()? {
+                bail!("pxeroot-target exited ({status}): {}", text.trim());
+            }
+            if Instant::now() > deadline {
+                bail!("pxeroot-target did not listen within 10 s: {}", text.trim());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// What the server logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The server's pid.
+    pub fn pid(&self) -> u32 {
+        self.daemon.0.id()
+    }
+}
+
+/// A pxeroot-target configuration with one target, LUN 0 on `image`, and one ACL entry.
+pub fn pxeroot_config(
+    portal: &str,
+    target: &str,
+    image: &Path,
+    initiator: &str,
+    chap: Option<&Chap>,
+    mutual: Option<&Chap>,
+) -> String {
+    let mut s = format!(
+        "[iscsi]\nlisten = [\"{portal}\"]\n\n[[target]]\nname = \"{target}\"\n\
+         [[target.lun]]\nid = 0\npath = \"{}\"\n[[target.acl]]\ninitiator = \"{initiator}\"\n",
+        image.display()
+    );
+    for (key, c) in [("chap", chap), ("mutual_chap", mutual)] {
+        if let Some(c) = c {
+            s.push_str(&format!("{key} = {{ user = \"{}\", secret = \"{}\" }}\n", c.user, c.secret));
+        }
+    }
+    s
+}

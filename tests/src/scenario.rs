@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use crate::image::ext4_with_files;
 use crate::initramfs::{self, Builder};
 use crate::netns::Netns;
-use crate::peers::{self, Chap, DhcpConfig, Dnsmasq, Tgtd};
+use crate::peers::{self, Chap, DhcpConfig, Dnsmasq, PxerootTarget, Tgtd};
 use crate::qemu::{Boot, Line, Qemu, Spec};
 use crate::timeline::Timeline;
 use crate::Lab;
@@ -32,9 +32,21 @@ pub const GUEST_MODULES: &[&str] = &["virtio_pci", "virtio_net", "iscsi_tcp", "s
 /// Console lines that end a boot as failed.
 pub const FAILURES: &[&str] = &[initramfs::FAIL, "Kernel panic"];
 
+/// The iSCSI target a chain boots from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Server {
+    /// tgtd, the reference (LUN 1).
+    #[default]
+    Tgtd,
+    /// pxeroot-target (LUN 0).
+    Pxeroot,
+}
+
 /// How to run the reference chain.
 #[derive(Debug, Clone, Default)]
 pub struct RefOptions {
+    /// Which target serves the disk.
+    pub server: Server,
     /// CHAP the target requires and the initiator offers.
     pub chap: Option<Chap>,
     /// The secret the initiator uses, when it should differ from the target's (a wrong secret).
@@ -62,6 +74,45 @@ pub struct Report {
     pub console: Vec<Line>,
 }
 
+/// The boot steps every successful chain stamps, in order.
+pub const BOOT_STEPS: &[&str] = &[
+    "initramfs-start",
+    "modules-loaded",
+    "link-up",
+    "network-configured",
+    "session-operational",
+    "root-device-ready",
+    "root-mounted",
+    "marker-read",
+];
+
+impl Report {
+    /// Whether the guest booted: no failure, the disk's marker printed, every step in order.
+    ///
+    /// # Errors
+    /// What is wrong, with the timeline.
+    pub fn booted(&self) -> Result<(), String> {
+        if let Some(f) = &self.failure {
+            return Err(format!("the guest reported a failure: {f}\n{}", self.timeline));
+        }
+        if self.marker_seen.as_deref() != Some(self.marker_expected.as_str()) {
+            return Err(format!(
+                "marker: expected {:?}, the guest printed {:?}\n{}",
+                self.marker_expected, self.marker_seen, self.timeline
+            ));
+        }
+        let steps: Vec<&str> = self.timeline.steps.iter().map(|s| s.label.as_str()).collect();
+        let mut at = 0;
+        for want in BOOT_STEPS {
+            match steps[at..].iter().position(|s| s == want) {
+                Some(pos) => at += pos + 1,
+                None => return Err(format!("step {want} missing or out of order in {steps:?}")),
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A random-enough marker for this run.
 pub fn fresh_marker() -> String {
     let nanos = SystemTime::now()
@@ -82,11 +133,27 @@ pub fn reference_chain(lab: &Lab, opts: &RefOptions) -> Result<Report> {
     let marker = fresh_marker();
     let image = ns.run_dir().join("disk.img");
     ext4_with_files(ns.run_dir(), &image, 16, &[("marker", marker.as_bytes())])?;
-    let tgtd = Tgtd::start(&ns)?;
-    tgtd.add_target(1, TARGET_IQN, &image, &[INITIATOR_IQN])?;
-    if let Some(chap) = &opts.chap {
-        tgtd.require_chap(1, chap, opts.mutual.as_ref())?;
-    }
+    let (_tgtd, _pxeroot) = match opts.server {
+        Server::Tgtd => {
+            let tgtd = Tgtd::start(&ns)?;
+            tgtd.add_target(1, TARGET_IQN, &image, &[INITIATOR_IQN])?;
+            if let Some(chap) = &opts.chap {
+                tgtd.require_chap(1, chap, opts.mutual.as_ref())?;
+            }
+            (Some(tgtd), None)
+        }
+        Server::Pxeroot => {
+            let config = peers::pxeroot_config(
+                &format!("{SERVER_IP}:3260"),
+                TARGET_IQN,
+                &image,
+                INITIATOR_IQN,
+                opts.chap.as_ref(),
+                opts.mutual.as_ref(),
+            );
+            (None, Some(PxerootTarget::start(&ns, &config)?))
+        }
+    };
     let _dnsmasq = if opts.dhcp {
         Some(Dnsmasq::start(
             &ns,
@@ -168,10 +235,14 @@ fn title(opts: &RefOptions) -> String {
         (Some(_), None) => "CHAP",
         _ => "no auth",
     };
+    let server = match opts.server {
+        Server::Tgtd => "tgtd",
+        Server::Pxeroot => "pxeroot-target",
+    };
     let net = if opts.dhcp {
         "dnsmasq DHCP + udhcpc"
     } else {
         "static address"
     };
-    format!("reference chain: iscsistart -> tgtd ({auth}), {net}")
+    format!("iscsistart -> {server} ({auth}), {net}")
 }

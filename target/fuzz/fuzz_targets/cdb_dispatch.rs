@@ -10,7 +10,9 @@ use pxeroot_target::iscsi::backstore::MemBackstore;
 use pxeroot_target::iscsi::scsi::{ItNexus, Lun, LunConfig, LunSet, ScsiStatus};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(store) = MemBackstore::new(128) else { return };
+    let Ok(store) = MemBackstore::new(128) else {
+        return;
+    };
     let mut cfg = LunConfig::new(0, "iqn.2026-11.org.example:fuzz", "FUZZ0001");
     cfg.removable = true;
     let mut set = LunSet::new();
@@ -23,7 +25,9 @@ fuzz_target!(|data: &[u8]| {
     while let [sel, cdb_len, tail @ ..] = rest {
         let cdb_len = usize::from(*cdb_len % 17).min(tail.len());
         let (cdb, tail) = tail.split_at(cdb_len);
-        let Some((&dlen, tail)) = tail.split_first() else { break };
+        let Some((&dlen, tail)) = tail.split_first() else {
+            break;
+        };
         let dlen = (usize::from(dlen) * 8).min(tail.len());
         let (dout, tail) = tail.split_at(dlen);
         rest = tail;

@@ -29,7 +29,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch, Notify};
 use tracing::{debug, info, warn};
 
-use super::scsi::{sense, ItNexus, LunSet, ScsiResult, ScsiStatus, Sense};
+use super::scsi::{sense, ItNexus, LunSet, ScsiResult, ScsiStatus, Sense, SenseKey};
 use super::server::{Server, TPGT};
 
 /// Commands the initiator may have outstanding (MaxCmdSN - ExpCmdSN + 1).
@@ -298,14 +298,19 @@ struct WriteTask {
     lun_field: LunField,
     cdb: [u8; 16],
     edtl: u32,
+    /// Data-Out the (possibly shortened) CDB consumes.
     needed: u32,
+    /// Data-Out the CDB as sent asked for, for the residual.
+    spdtl: u32,
     buf: Vec<u8>,
     received: u32,
     /// Next offset to solicit with an R2T.
     next_r2t: u32,
     r2t_sn: u32,
-    /// Outstanding R2Ts by TTT.
-    outstanding: Vec<u32>,
+    /// Outstanding R2Ts: TTT and the DataSN expected next in its sequence.
+    outstanding: Vec<(u32, u32)>,
+    /// DataSN expected next in the unsolicited sequence.
+    unsolicited_sn: u32,
 }
 
 /// Pending SendTargets response chunks by TTT.
@@ -485,12 +490,28 @@ impl Conn {
         let lun = LunSet::decode_lun(cmd.lun.0).unwrap_or(u64::MAX);
         let transfer = luns.transfer(lun, &cmd.cdb);
         let edtl = cmd.expected_data_transfer_length;
+        let spdtl = transfer.data_out;
+        let mut cdb = cmd.cdb;
+        let mut needed = spdtl;
+        if spdtl > edtl {
+            // The CDB asks for more data than the initiator sends (residual overflow, RFC 7143
+            // §11.4.5.1). As FCP-4 says, process the command normally except that data beyond
+            // the EDTL is not transferred: a write covers the whole blocks the EDTL carries.
+            let blocks = edtl / 512;
+            if !shorten_write(&mut cdb, blocks) {
+                let result = ScsiResult::check(INVALID_FIELD_IN_IU);
+                respond(&self.send, cmd.lun, cmd.itt, edtl, spdtl, result);
+                return;
+            }
+            needed = blocks * 512;
+        }
         if !cmd.write || edtl == 0 {
-            self.execute(lun, cmd.lun, cmd.itt, cmd.cdb, edtl, transfer.data_out, Vec::new());
+            let write_len = (spdtl > 0).then_some(spdtl);
+            self.execute(lun, cmd.lun, cmd.itt, cdb, edtl, write_len, Vec::new());
             return;
         }
         if edtl > MAX_WRITE_BUFFER {
-            self.respond_check(cmd.itt, sense::INVALID_FIELD_IN_CDB);
+            respond(&self.send, cmd.lun, cmd.itt, edtl, 0, ScsiResult::check(sense::INVALID_FIELD_IN_CDB));
             return;
         }
         let mut buf = vec![0u8; edtl as usize];
@@ -500,14 +521,16 @@ impl Conn {
         let mut task = WriteTask {
             lun,
             lun_field: cmd.lun,
-            cdb: cmd.cdb,
+            cdb,
             edtl,
-            needed: transfer.data_out,
+            needed,
+            spdtl,
             buf,
             received: imm as u32,
             next_r2t: unsolicited_end,
             r2t_sn: 0,
             outstanding: Vec::new(),
+            unsolicited_sn: 0,
         };
         if task.received >= edtl {
             self.complete_write(cmd.itt, task);
@@ -527,7 +550,7 @@ impl Conn {
             if self.next_ttt == RESERVED_TAG {
                 self.next_ttt = 1;
             }
-            task.outstanding.push(ttt);
+            task.outstanding.push((ttt, 0));
             task.next_r2t += len;
             let r2t_sn = SerialNumber(task.r2t_sn);
             task.r2t_sn += 1;
@@ -558,6 +581,18 @@ impl Conn {
             debug!(itt = d.itt, "Data-Out for an unknown task dropped");
             return Ok(());
         };
+        // DataSN runs from 0 within each sequence (unsolicited, or one per R2T). At ERL 0 a
+        // gap or repeat is a protocol error that ends the connection (RFC 7143 §7.1.3).
+        let expected = if d.ttt == RESERVED_TAG {
+            Some(&mut task.unsolicited_sn)
+        } else {
+            task.outstanding.iter_mut().find(|(t, _)| *t == d.ttt).map(|(_, sn)| sn)
+        };
+        match expected {
+            Some(sn) if *sn == d.data_sn.0 => *sn += 1,
+            Some(_) => return Err(ConnError::Protocol("Data-Out DataSN out of sequence")),
+            None => return Err(ConnError::Protocol("Data-Out for an unknown Target Transfer Tag")),
+        }
         let start = d.buffer_offset as usize;
         let end = start + d.data.len();
         let Some(dest) = task.buf.get_mut(start..end) else {
@@ -566,7 +601,7 @@ impl Conn {
         dest.copy_from_slice(&d.data);
         task.received = task.received.saturating_add(d.data.len() as u32);
         if d.fin && d.ttt != RESERVED_TAG {
-            task.outstanding.retain(|t| *t != d.ttt);
+            task.outstanding.retain(|(t, _)| *t != d.ttt);
         }
         if task.received >= task.edtl {
             self.complete_write(d.itt, task);
@@ -580,19 +615,17 @@ impl Conn {
     }
 
     fn complete_write(&mut self, itt: u32, task: WriteTask) {
-        if task.edtl < task.needed {
-            // The initiator offers less data than the CDB asks for: refuse (as LIO does).
-            self.respond_check(itt, sense::INVALID_FIELD_IN_CDB);
-            return;
-        }
+        // `command` refused EDTL < needed; extra data beyond what the CDB needs is dropped and
+        // reported as underflow.
         let mut buf = task.buf;
         buf.truncate(task.needed as usize);
-        self.execute(task.lun, task.lun_field, itt, task.cdb, task.edtl, task.needed, buf);
+        self.execute(task.lun, task.lun_field, itt, task.cdb, task.edtl, Some(task.spdtl), buf);
     }
 
-    /// Run a command on a blocking thread and send its Data-In and status.
+    /// Run a command on a blocking thread and send its Data-In and status. `write_len` is the
+    /// Data-Out the CDB consumed, for writes.
     #[allow(clippy::too_many_arguments)]
-    fn execute(&mut self, lun: u64, lun_field: LunField, itt: u32, cdb: [u8; 16], edtl: u32, data_out_len: u32, data_out: Vec<u8>) {
+    fn execute(&mut self, lun: u64, lun_field: LunField, itt: u32, cdb: [u8; 16], edtl: u32, write_len: Option<u32>, data_out: Vec<u8>) {
         let Some(luns) = self.luns.clone() else { return };
         let nexus = self.nexus.clone();
         let send = self.send.clone();
@@ -607,12 +640,9 @@ impl Conn {
                     return;
                 }
             }
-            respond(&send, lun_field, itt, edtl, data_out_len, result);
+            let spdtl = write_len.unwrap_or(result.data_in.len() as u32);
+            respond(&send, lun_field, itt, edtl, spdtl, result);
         });
-    }
-
-    fn respond_check(&self, itt: u32, sense: Sense) {
-        respond(&self.send, LunField::ZERO, itt, 0, 0, ScsiResult::check(sense));
     }
 
     fn nop_out(&mut self, n: NopOut) {
@@ -786,25 +816,36 @@ impl Conn {
     }
 }
 
-/// Send a command's Data-In and status: GOOD with data goes in the last Data-In (S bit);
-/// anything else in a SCSI Response. Residuals compare with the Expected Data Transfer Length.
-fn respond(send: &Sender, lun: LunField, itt: u32, edtl: u32, data_out_len: u32, result: ScsiResult) {
-    let produced = result.data_in.len() as u32;
-    let (overflow, underflow, residual) = if data_out_len > 0 || produced == 0 {
-        // Writes (and commands without Data-In): residual against the data the CDB needed.
-        let used = if data_out_len > 0 { data_out_len } else { 0 };
-        if edtl > used && data_out_len > 0 {
-            (false, true, edtl - used)
-        } else {
-            (false, false, 0)
-        }
-    } else if produced > edtl {
-        (true, false, produced - edtl)
-    } else if produced < edtl {
-        (false, true, edtl - produced)
-    } else {
-        (false, false, 0)
+/// Lower the transfer length of a WRITE or WRITE AND VERIFY (10/12/16) CDB to `blocks`;
+/// `false` for other commands.
+fn shorten_write(cdb: &mut [u8; 16], blocks: u32) -> bool {
+    let field = match cdb[0] {
+        0x2a | 0x2e => 7..9,
+        0xaa | 0xae => 6..10,
+        0x8a | 0x8e => 10..14,
+        _ => return false,
     };
+    // `blocks` is below the CDB's own transfer length, so it fits the field.
+    let bytes = blocks.to_be_bytes();
+    let width = field.len();
+    cdb[field].copy_from_slice(&bytes[4 - width..]);
+    true
+}
+
+/// ILLEGAL REQUEST, INVALID FIELD IN INFORMATION UNIT: the iSCSI-level transfer length does
+/// not cover what the CDB asks for.
+const INVALID_FIELD_IN_IU: Sense = Sense::new(SenseKey::IllegalRequest, 0x0e, 0x03);
+
+/// Send a command's Data-In and status: GOOD with data goes in the last Data-In (S bit);
+/// anything else in a SCSI Response. The residual compares the SCSI payload the command moved
+/// (`spdtl`: Data-In produced, or Data-Out consumed) with the Expected Data Transfer Length.
+fn respond(send: &Sender, lun: LunField, itt: u32, edtl: u32, spdtl: u32, result: ScsiResult) {
+    let (overflow, underflow, residual) = match spdtl.cmp(&edtl) {
+        std::cmp::Ordering::Greater => (true, false, spdtl - edtl),
+        std::cmp::Ordering::Less => (false, true, edtl - spdtl),
+        std::cmp::Ordering::Equal => (false, false, 0),
+    };
+    let produced = result.data_in.len() as u32;
     let data = &result.data_in[..(produced.min(edtl) as usize)];
     let status_in_data = result.status == ScsiStatus::Good && !data.is_empty();
     let max_seg = send.limits.max_data_segment_len.max(512) as usize;

@@ -198,15 +198,21 @@ impl Lun {
     }
 
     /// LOGICAL UNIT RESET (SAM-5 6.3): releases the RESERVE(6) reservation, clears PREVENT,
-    /// restores the mode pages to their defaults and queues a unit attention for every nexus
-    /// except `issuer`, the one that asked for the reset (it learns of it from the TMF
-    /// response). Persistent reservations and a removed medium stay as they are.
+    /// restores the mode pages to their defaults and queues a unit attention (29/00) for every
+    /// I_T nexus, the issuing one included as SAM-5 requires; `issuer` makes sure it is known
+    /// even if it never sent a command to this LUN. Persistent reservations and a removed
+    /// medium stay as they are.
     pub fn reset(&self, issuer: Option<&ItNexus>) {
         let mut st = self.state();
+        if let Some(n) = issuer {
+            if !st.seen.contains(n) {
+                st.seen.insert(n.clone());
+            }
+        }
         st.reserved_by = None;
         st.prevent.clear();
         self.set_mode(self.config.write_cache, false);
-        st.ua_all(sense::UA_LU_RESET, issuer);
+        st.ua_all(sense::UA_LU_RESET, None);
     }
 
     /// Whether writes are refused: a read-only LUN or software write protect (SWP).
@@ -425,12 +431,13 @@ impl LunSet {
         }
     }
 
-    /// LOGICAL UNIT RESET of `lun` from `issuer`; returns `false` when it does not exist.
+    /// LOGICAL UNIT RESET of `lun` requested by `issuer` (see [`Lun::reset`]); returns
+    /// `false` when the LUN does not exist.
     pub fn reset(&self, lun: u64, issuer: Option<&ItNexus>) -> bool {
         self.luns.get(&lun).map(|l| l.reset(issuer)).is_some()
     }
 
-    /// TARGET WARM/COLD RESET from `issuer`: resets every LUN.
+    /// TARGET WARM/COLD RESET requested by `issuer`: resets every LUN.
     pub fn reset_all(&self, issuer: Option<&ItNexus>) {
         self.luns.values().for_each(|l| l.reset(issuer));
     }

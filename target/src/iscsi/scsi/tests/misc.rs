@@ -102,6 +102,7 @@ fn removable_medium() {
     good(&ssu(&b, 0x03));
     good(&pa(&b, 1));
     lun.reset(Some(&b));
+    assert_sense(&ssu(&b, 0x02), UA_LU_RESET);
     good(&ssu(&b, 0x02));
     good(&ssu(&b, 0x03));
 }

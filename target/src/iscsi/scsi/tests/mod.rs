@@ -2,6 +2,7 @@
 //! against temporary files.
 
 mod commands;
+mod errors;
 mod inquiry;
 mod misc;
 mod mode;

@@ -81,7 +81,15 @@ fn reserve6_release6() {
     lun.reset(Some(&a));
     assert_sense(&lun.execute(&b, &TUR, &[]), UA_LU_RESET);
     good(&lun.execute(&b, &TUR, &[]));
-    // The nexus that asked for the reset gets no unit attention.
+    // The nexus that asked for the reset gets the unit attention too (SAM-5 6.3).
+    assert_sense(&lun.execute(&a, &R6, &[]), UA_LU_RESET);
+    good(&lun.execute(&a, &R6, &[]));
+    // A nexus that never spoke to the LUN but issued the reset is told as well.
+    let c = nexus(7);
+    lun.reset(Some(&c));
+    assert_sense(&lun.execute(&c, &TUR, &[]), UA_LU_RESET);
+    assert_sense(&lun.execute(&a, &TUR, &[]), UA_LU_RESET);
+    assert_sense(&lun.execute(&b, &TUR, &[]), UA_LU_RESET);
     good(&lun.execute(&a, &R6, &[]));
     lun.nexus_lost(&a);
     good(&lun.execute(&b, &R6, &[]));

@@ -1,0 +1,79 @@
+//! The Linux kernel initiator boots from pxeroot-target: open-iscsi's iscsistart in a QEMU guest
+//! logs in (no CHAP, CHAP, mutual CHAP), mounts the ext4 image pxeroot-target serves as LUN 0
+//! and prints its per-run marker; a wrong secret is refused; and qemu-img (libiscsi) copies the
+//! LUN byte for byte.
+
+use pxeroot_tests::image::ext4_with_files;
+use pxeroot_tests::netns::Netns;
+use pxeroot_tests::peers::{pxeroot_config, Chap, PxerootTarget};
+use pxeroot_tests::process::run;
+use pxeroot_tests::scenario::{fresh_marker, reference_chain, RefOptions, Server, INITIATOR_IQN, TARGET_IQN};
+use pxeroot_tests::Lab;
+
+fn chap(user: &str, secret: &str) -> Chap {
+    Chap { user: user.into(), secret: secret.into() }
+}
+
+fn boot(opts: RefOptions) {
+    let lab = Lab::require().unwrap();
+    let report = reference_chain(&lab, &RefOptions { server: Server::Pxeroot, ..opts }).unwrap();
+    println!("{}", report.timeline);
+    if let Err(e) = report.booted() {
+        panic!("{e}");
+    }
+}
+
+#[test]
+fn iscsistart_boots_from_pxeroot_target_without_auth() {
+    boot(RefOptions::default());
+}
+
+#[test]
+fn iscsistart_boots_from_pxeroot_target_with_chap() {
+    boot(RefOptions { chap: Some(chap("client", "client-secret-1")), ..Default::default() });
+}
+
+#[test]
+fn iscsistart_boots_from_pxeroot_target_with_mutual_chap() {
+    boot(RefOptions {
+        chap: Some(chap("client", "client-secret-1")),
+        mutual: Some(chap("target", "target-secret-1")),
+        ..Default::default()
+    });
+}
+
+#[test]
+fn pxeroot_target_refuses_a_wrong_chap_secret() {
+    let lab = Lab::require().unwrap();
+    let opts = RefOptions {
+        server: Server::Pxeroot,
+        chap: Some(chap("client", "client-secret-1")),
+        initiator_chap: Some(chap("client", "wrong-secret-99")),
+        ..Default::default()
+    };
+    let report = reference_chain(&lab, &opts).unwrap();
+    println!("{}", report.timeline);
+    assert_eq!(report.marker_seen, None, "a wrong secret must not reach the disk");
+    let failure = report.failure.unwrap_or_default();
+    assert!(failure.contains("PXRT-FAIL iscsistart login"), "failure: {failure:?}");
+}
+
+#[test]
+fn qemu_img_copies_the_lun_byte_for_byte() {
+    Lab::require().unwrap();
+    let ns = Netns::create().unwrap();
+    ns.add_veth("pxa", "pxb", Some("10.0.0.2/24")).unwrap();
+    let image = ns.run_dir().join("disk.img");
+    let marker = fresh_marker();
+    ext4_with_files(ns.run_dir(), &image, 32, &[("marker", marker.as_bytes())]).unwrap();
+    let config = pxeroot_config("10.0.0.2:3260", TARGET_IQN, &image, "*", Some(&chap("client", "client-secret-1")), None);
+    let _target = PxerootTarget::start(&ns, &config).unwrap();
+    let copy = ns.run_dir().join("copy.img");
+    let url = format!("iscsi://client%client-secret-1@10.0.0.2/{TARGET_IQN}/0");
+    let mut cmd = ns.command("qemu-img");
+    cmd.args(["convert", "-O", "raw", &url]).arg(&copy).env("LIBISCSI_INITIATOR_NAME", INITIATOR_IQN);
+    run(&mut cmd).unwrap();
+    let (a, b) = (std::fs::read(&image).unwrap(), std::fs::read(&copy).unwrap());
+    assert_eq!(a.len(), b.len(), "copy size");
+    assert!(a == b, "the copy differs from the image");
+}
