@@ -16,6 +16,8 @@
 //! (root, /dev/net/tun, a tool, the kernel cache) so that a lab test fails with its reason
 //! instead of passing silently.
 
+pub mod bench;
+pub mod conformance;
 pub mod image;
 pub mod initramfs;
 pub mod lab;

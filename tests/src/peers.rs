@@ -278,13 +278,15 @@ pub fn guest_udhcpc() -> &'static str {
      stamp network-configured\n"
 }
 
-/// Guest-side shell: log in with iscsistart and wait for the disk.
+/// Guest-side shell: log in with iscsistart (`params` are `-P name=value` node settings) and
+/// wait for the disk.
 pub fn guest_iscsistart(
     initiator: &str,
     target: &str,
     portal: &str,
     chap: Option<&Chap>,
     mutual: Option<&Chap>,
+    params: &[&str],
 ) -> String {
     let mut cmd = format!("iscsistart -i {initiator} -t {target} -g 1 -a {portal} -p 3260");
     if let Some(c) = chap {
@@ -292,6 +294,9 @@ pub fn guest_iscsistart(
     }
     if let Some(c) = mutual {
         cmd.push_str(&format!(" -U {} -W {}", c.user, c.secret));
+    }
+    for p in params {
+        cmd.push_str(&format!(" -P {p}"));
     }
     format!(
         "{cmd} || fail 'iscsistart login to {target} at {portal}'\n\

@@ -29,6 +29,11 @@ pub const GUEST_IP: &str = "10.0.0.5";
 pub const GUEST_MAC: &str = "52:54:00:12:34:56";
 /// The kernel modules a guest needs for virtio networking, iSCSI and a SCSI disk.
 pub const GUEST_MODULES: &[&str] = &["virtio_pci", "virtio_net", "iscsi_tcp", "sd_mod"];
+/// iscsistart settings that ask for CRC32C header and data digests.
+pub const DIGEST_PARAMS: &[&str] = &[
+    "node.conn[0].iscsi.HeaderDigest=CRC32C",
+    "node.conn[0].iscsi.DataDigest=CRC32C",
+];
 /// Console lines that end a boot as failed.
 pub const FAILURES: &[&str] = &[initramfs::FAIL, "Kernel panic"];
 
@@ -55,6 +60,8 @@ pub struct RefOptions {
     pub mutual: Option<Chap>,
     /// Get the address from dnsmasq with udhcpc instead of a static one.
     pub dhcp: bool,
+    /// Ask for CRC32C header and data digests (iscsistart node settings).
+    pub digests: bool,
 }
 
 /// What a boot showed.
@@ -72,6 +79,8 @@ pub struct Report {
     pub timeline: Timeline,
     /// The whole console.
     pub console: Vec<Line>,
+    /// pxeroot-target's log, when it served.
+    pub server_log: String,
 }
 
 /// The boot steps every successful chain stamps, in order.
@@ -186,7 +195,8 @@ pub fn reference_chain(lab: &Lab, opts: &RefOptions) -> Result<Report> {
             SERVER_IP,
             login_chap,
             opts.mutual.as_ref(),
-        ),
+        if opts.digests { DIGEST_PARAMS } else { &[] },
+    ),
         peers::guest_mount_and_print("marker"),
     ]
     .concat();
@@ -224,6 +234,7 @@ pub fn reference_chain(lab: &Lab, opts: &RefOptions) -> Result<Report> {
             .find(|l| FAILURES.iter().any(|f| l.text.contains(f)))
             .map(|l| l.text.clone()),
         marker_expected: marker,
+        server_log: _pxeroot.as_ref().map(PxerootTarget::log_text).unwrap_or_default(),
         timeline: Timeline::from_console(&title(opts), &console),
         console,
     })

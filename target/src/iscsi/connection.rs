@@ -147,7 +147,15 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr, shu
         let Some(target) = server.target(&target_name).cloned() else {
             return;
         };
-        info!(%peer, initiator, target = target_name, tsih = outcome.tsih, "session logged in");
+        info!(
+            %peer,
+            initiator,
+            target = target_name,
+            tsih = outcome.tsih,
+            header_digest = ?outcome.conn.header_digest,
+            data_digest = ?outcome.conn.data_digest,
+            "session logged in"
+        );
         let close = Arc::new(Notify::new());
         let id = server.register(&initiator, outcome.isid.0, &target_name, Arc::clone(&close));
         let (tx, writer) = spawn_writer(wr);

@@ -60,8 +60,9 @@ pub(crate) const SA_REPORT_OPCODES: u8 = 0x0C;
 /// MAINTENANCE IN service action REPORT TARGET PORT GROUPS.
 pub(crate) const SA_REPORT_TPGS: u8 = 0x0A;
 
-/// Largest READ/WRITE/VERIFY transfer in blocks (8 MiB), reported in VPD page 0xB0.
-pub const MAX_TRANSFER_BLOCKS: u32 = 16384;
+/// Largest READ/WRITE/VERIFY transfer in blocks (1 MiB), reported in VPD page 0xB0. Linux
+/// and libiscsi honour it, which bounds the buffer memory of each outstanding command.
+pub const MAX_TRANSFER_BLOCKS: u32 = 2048;
 /// Largest COMPARE AND WRITE, in blocks (VPD 0xB0 MAXIMUM COMPARE AND WRITE LENGTH).
 pub(crate) const MAX_CAW_BLOCKS: u32 = 1;
 /// Largest parameter list we accept (UNMAP, MODE SELECT, PR OUT).

@@ -172,7 +172,8 @@ impl Lun {
         b[1] = MAX_CAW_BLOCKS as u8;
         b[2..4].copy_from_slice(&8u16.to_be_bytes()); // optimal granularity 4 KiB
         b[4..8].copy_from_slice(&MAX_TRANSFER_BLOCKS.to_be_bytes());
-        b[8..12].copy_from_slice(&MAX_TRANSFER_BLOCKS.to_be_bytes());
+        // OPTIMAL TRANSFER LENGTH stays 0 (not reported): Linux would otherwise cap its request
+        // size to it and mkfs would take it for a RAID stripe width.
         if self.config.thin_provisioning {
             b[16..20].copy_from_slice(&MAX_UNMAP_BLOCKS.to_be_bytes());
             b[20..24].copy_from_slice(&MAX_UNMAP_DESCRIPTORS.to_be_bytes());

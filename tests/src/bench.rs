@@ -1,0 +1,1 @@
+//! Benchmarks: pxeroot side by side with its peers in one run (see tools/bench).
