@@ -99,8 +99,16 @@ fn serve(path: &std::path::Path) -> ExitCode {
             }
         };
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        // Handlers are installed before any portal listens, so a signal is never fatal.
+        let signals = match Signals::install() {
+            Ok(s) => s,
+            Err(e) => {
+                error!(error = %e, "cannot install signal handlers");
+                return ExitCode::from(EXIT_RUNTIME);
+            }
+        };
         tokio::spawn(async move {
-            wait_for_signal().await;
+            signals.wait().await;
             info!("signal received: stopping (in-flight commands finish first)");
             let _ = stop_tx.send(true);
         });
@@ -117,17 +125,22 @@ fn serve(path: &std::path::Path) -> ExitCode {
     })
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
+/// SIGTERM and SIGINT, both meaning "stop".
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
         }
     }
 }

@@ -52,3 +52,22 @@ fn read10_and_write10_pass_with_chap_and_crc32c_digests() {
     // offers a data digest, so these runs are without digests; the digest path is covered by
     // the kernel initiator (target_boot.rs) and qemu-img with header-digest (below).
 }
+
+#[test]
+fn ipv4_and_ipv6_portals_serve_the_same_lun() {
+    Lab::require().unwrap();
+    let ns = Netns::create().unwrap();
+    ns.add_veth("pxa", "pxb", Some("10.0.0.2/24")).unwrap();
+    ns.ip(&["-6", "addr", "add", "fd00::2/64", "dev", "pxa", "nodad"]).unwrap();
+    let image = ns.run_dir().join("disk.img");
+    ext4_with_files(ns.run_dir(), &image, 16, &[("marker", b"v6")]).unwrap();
+    let config = pxeroot_config("10.0.0.2:3260", TARGET_IQN, &image, "*", None, None)
+        .replace("listen = [\"10.0.0.2:3260\"]", "listen = [\"10.0.0.2:3260\", \"[fd00::2]:3260\"]");
+    let _target = PxerootTarget::start(&ns, &config).unwrap();
+    for portal in ["10.0.0.2", "[fd00::2]"] {
+        let url = format!("iscsi://{portal}/{TARGET_IQN}/0");
+        let summary = conformance::run(&ns, "ALL.Read10", &url, Duration::from_secs(120)).unwrap();
+        println!("{url}: {summary}");
+        assert!(summary.total >= 5 && summary.failed.is_empty(), "{url}: {summary}");
+    }
+}

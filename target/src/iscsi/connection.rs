@@ -122,7 +122,12 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr, shu
     let (rd, wr) = stream.into_split();
     let mut reader = PduReader { rd, buf: Vec::with_capacity(64 * 1024), start: 0 };
     let mut wr = BufWriter::with_capacity(256 * 1024, wr);
-    let outcome = match login(&server, &mut reader, &mut wr, peer).await {
+    let mut stop = shutdown.clone();
+    let logged_in = tokio::select! {
+        r = login(&server, &mut reader, &mut wr, peer) => r,
+        _ = stop.changed() => return,
+    };
+    let outcome = match logged_in {
         Ok(Some(outcome)) => outcome,
         Ok(None) => return,
         Err(e) => {

@@ -166,12 +166,18 @@ impl Server {
             info!(portal = %addr, "iSCSI portal listening");
             listeners.push(l);
         }
+        self.serve_on(listeners, shutdown).await;
+        Ok(())
+    }
+
+    /// Accept connections on listeners bound by the caller (tests bind port 0 and read the
+    /// port back) until `shutdown` turns true, then wait for open connections to close.
+    pub async fn serve_on(self: Arc<Self>, listeners: Vec<TcpListener>, shutdown: watch::Receiver<bool>) {
         let mut tasks = tokio::task::JoinSet::new();
         for listener in listeners {
             tasks.spawn(Arc::clone(&self).accept_loop(listener, shutdown.clone()));
         }
         while tasks.join_next().await.is_some() {}
-        Ok(())
     }
 
     async fn accept_loop(self: Arc<Self>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {

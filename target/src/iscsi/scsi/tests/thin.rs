@@ -37,8 +37,11 @@ fn check_write_same(lun: &Lun) {
     let d = good(&run(lun, &cdb10(READ_10, 0, 4, 3))).to_vec();
     assert!(d.chunks(512).all(|c| c == &block[..]));
     good(&run_data(lun, &cdb16(WRITE_SAME_16, 0, 40, 2500), &block));
-    let d = good(&run(lun, &cdb16(READ_16, 0, 40, 2500))).to_vec();
-    assert!(d.chunks(512).all(|c| c == &block[..]));
+    // More than one 1 MiB chunk of pattern, read back in two parts (MAXIMUM TRANSFER LENGTH).
+    for (lba, n) in [(40u64, 2000u32), (2040, 500)] {
+        let d = good(&run(lun, &cdb16(READ_16, 0, lba, n))).to_vec();
+        assert!(d.chunks(512).all(|c| c == &block[..]));
+    }
     // UNMAP bit with zeros: hole, reads as zeros.
     good(&run_data(lun, &cdb10(WRITE_SAME_10, 0x08, 4, 2), &[0; 512]));
     let d = good(&run(lun, &cdb10(READ_10, 0, 4, 3))).to_vec();
