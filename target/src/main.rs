@@ -83,7 +83,8 @@ fn serve(path: &std::path::Path) -> ExitCode {
     let Some(config) = checked.config else {
         return ExitCode::from(EXIT_CONFIG);
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // Blocking threads run SCSI commands (file I/O); a bound keeps memory bounded under load.
+    let runtime = match tokio::runtime::Builder::new_multi_thread().max_blocking_threads(64).enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             error!(error = %e, "cannot start the runtime");

@@ -220,6 +220,10 @@ pub struct Report {
     pub rss: Option<Rss>,
     /// Command lines used, one per kind of measurement (for the README and the closing note).
     pub commands: Vec<String>,
+    /// /proc/loadavg at the start and at the end (other work on the machine skews figures).
+    pub load: (String, String),
+    /// pxeroot-target's VmHWM (KiB) after each step of the first run.
+    pub hwm_steps: Vec<(String, u64)>,
 }
 
 /// The median (mean of the two middle values for an even count); 0 when empty.
@@ -240,7 +244,10 @@ impl Report {
             .rows
             .iter()
             .all(|r| median(&r.pxeroot) >= RATIO_GOAL * median(&r.tgtd));
-        let rss = self.rss.as_ref().is_none_or(|r| r.pxeroot_kib < RSS_GOAL_KIB);
+        let rss = self
+            .rss
+            .as_ref()
+            .is_none_or(|r| r.pxeroot_kib < RSS_GOAL_KIB);
         ratios && self.ceiling_fraction() >= CEILING_GOAL && rss
     }
 
@@ -355,7 +362,27 @@ impl Report {
                 r.write_mbs.1
             );
         }
-        let _ = writeln!(s, "\nCommands (inside the namespace):\n");
+        if !self.hwm_steps.is_empty() {
+            let steps: Vec<String> = self
+                .hwm_steps
+                .iter()
+                .map(|(step, kib)| format!("{step} {:.1}", *kib as f64 / 1024.0))
+                .collect();
+            let _ = writeln!(
+                s,
+                "\npxeroot-target VmHWM (MiB) after each step of run 1, one session: {}.",
+                steps.join("; ")
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\nLoad average (/proc/loadavg) at the start: {}; at the end: {}.",
+            self.load.0, self.load.1
+        );
+        let _ = writeln!(
+            s,
+            "\nCommands (each run as `ip netns exec <namespace> ...`):\n"
+        );
         for c in &self.commands {
             let _ = writeln!(s, "    {c}");
         }
@@ -417,6 +444,7 @@ pub fn target(options: &Options) -> Result<Report> {
     if options.runs == 0 || options.seconds == 0 || options.image_mib == 0 {
         bail!("runs, seconds and image size must be positive");
     }
+    let load_start = loadavg();
     let ns = Netns::create()?;
     let dir = ns.run_dir().to_path_buf();
     let tgtd_img = dir.join("tgtd.img");
@@ -471,6 +499,7 @@ pub fn target(options: &Options) -> Result<Report> {
         options: options.clone(),
         commands: Vec::new(),
     };
+    let mut hwm_steps = vec![("start".to_string(), vm_hwm_kib(pxeroot.pid())?)];
     for side in &mut sides {
         side.block = bench.block_size(side)?;
     }
@@ -495,6 +524,7 @@ pub fn target(options: &Options) -> Result<Report> {
         }
     }
 
+    hwm_steps.push(("write-calibration".to_string(), vm_hwm_kib(sides[1].pid)?));
     let server = bench.iperf3_server()?;
     let mut ceiling = Vec::new();
     let mut rows: Vec<Row> = Workload::ALL
@@ -532,6 +562,9 @@ pub fn target(options: &Options) -> Result<Report> {
                     row.tgtd.push(iops);
                 } else {
                     row.pxeroot.push(iops);
+                    if run == 0 {
+                        hwm_steps.push((w.short().to_string(), vm_hwm_kib(side.pid)?));
+                    }
                 }
             }
         }
@@ -577,6 +610,8 @@ pub fn target(options: &Options) -> Result<Report> {
         rows,
         rss,
         commands,
+        load: (load_start, loadavg()),
+        hwm_steps,
     })
 }
 
@@ -584,6 +619,21 @@ impl Workload {
     fn is_write(self) -> bool {
         matches!(self, Workload::Write4k | Workload::Write128k)
     }
+
+    fn short(self) -> &'static str {
+        match self {
+            Workload::SeqRead128k => "128k-seq-read",
+            Workload::RandRead4k => "4k-rand-read",
+            Workload::Write4k => "4k-write",
+            Workload::Write128k => "128k-write",
+        }
+    }
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 fn log(msg: &str) {
@@ -640,20 +690,12 @@ impl Bench<'_> {
 
     fn remember(&mut self, cmd: &Command) {
         // Strip `ip netns exec NAME` and keep one line per tool and workload shape.
-        let line: Vec<String> = cmd
+        let line = cmd
             .get_args()
             .skip(3)
             .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        let line = std::iter::once(
-            cmd.get_args()
-                .nth(2)
-                .map(|a| a.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        )
-        .chain(line)
-        .collect::<Vec<_>>()
-        .join(" ");
+            .collect::<Vec<_>>()
+            .join(" ");
         if !self.commands.contains(&line) {
             self.commands.push(line);
         }
@@ -738,7 +780,13 @@ impl Bench<'_> {
             .with_context(|| format!("no block length from {}: {}", side.name, tail(&out)))
     }
 
-    fn perf_args(&self, side: &Endpoint, w: Workload, initiator: &str, seconds: u64) -> Vec<String> {
+    fn perf_args(
+        &self,
+        side: &Endpoint,
+        w: Workload,
+        initiator: &str,
+        seconds: u64,
+    ) -> Vec<String> {
         let blocks = (w.size() / side.block.max(1)).max(1);
         let mut args = vec![
             "-i".to_string(),
@@ -794,7 +842,8 @@ impl Bench<'_> {
         let args = self.qemu_args(side, w, count, "iqn.2008-11.org.linux-kvm:bench");
         let tag = if tag == "run" { side.name } else { tag };
         let out = self.run_one("qemu-img", args, tag)?;
-        let secs = parse_qemu_bench(&out).with_context(|| format!("qemu-img output: {}", tail(&out)))?;
+        let secs =
+            parse_qemu_bench(&out).with_context(|| format!("qemu-img output: {}", tail(&out)))?;
         Ok(count as f64 / secs.max(1e-6))
     }
 
@@ -862,7 +911,10 @@ impl Bench<'_> {
         let jobs = (0..self.options.sessions)
             .map(|i| {
                 let initiator = format!("iqn.2008-11.org.linux-kvm:bench-{i}");
-                ("qemu-img".to_string(), self.qemu_args(side, w, count, &initiator))
+                (
+                    "qemu-img".to_string(),
+                    self.qemu_args(side, w, count, &initiator),
+                )
             })
             .collect();
         let start = Instant::now();
@@ -880,12 +932,7 @@ impl Bench<'_> {
 fn tail(text: &str) -> String {
     let text = text.replace('\r', "\n");
     let t = text.trim();
-    let start = t
-        .char_indices()
-        .rev()
-        .nth(600)
-        .map(|(i, _)| i)
-        .unwrap_or(0);
+    let start = t.char_indices().rev().nth(600).map(|(i, _)| i).unwrap_or(0);
     t[start..].to_string()
 }
 
@@ -925,7 +972,7 @@ pub fn parse_block_length(out: &str) -> Option<u64> {
         .lines()
         .find(|l| l.to_ascii_lowercase().contains("block length"))?;
     let (_, value) = line.split_once(':')?;
-    value.trim().split_whitespace().next()?.parse().ok()
+    value.split_whitespace().next()?.parse().ok()
 }
 
 /// A numeric field (first number) of /proc/PID/status, e.g. "VmHWM:" in KiB.
@@ -957,10 +1004,11 @@ mod tests {
         let perf = "iscsi-perf version 0.1\n\ncapacity is 2097152 blocks\n\r00:00:01 - lba 1, iops current 10 (1 MB/s), iops average 10 (1 MB/s)\riops average 16789 (2098 MB/s)   \n\nfinished.\n";
         assert_eq!(parse_iscsi_perf(perf), Some(16789.0));
         assert_eq!(
-            parse_qemu_bench("Sending 100 write requests\nRun completed in 3.141 seconds.\n"),
-            Some(3.141)
+            parse_qemu_bench("Sending 100 write requests\nRun completed in 2.5 seconds.\n"),
+            Some(2.5)
         );
-        let iperf = "[  5]   0.00-5.00   sec  14.0 GBytes  24000 Mbits/sec                  receiver\n";
+        let iperf =
+            "[  5]   0.00-5.00   sec  14.0 GBytes  24000 Mbits/sec                  receiver\n";
         assert_eq!(parse_iperf3(iperf), Some(3e9));
         assert_eq!(
             parse_block_length("Protection type:0\nLogical block length:512\n"),

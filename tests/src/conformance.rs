@@ -76,7 +76,11 @@ pub fn parse(output: &str) -> Summary {
             finish(&mut summary, current.take());
         }
         if let Some((_, failed, skipped)) = current.as_mut() {
-            *failed |= line.contains("FAILED");
+            // CUnit's own verdict is a bare "FAILED" ending the test's line or on a line of
+            // its own; libiscsi's "[FAILED] ..." log lines are not verdicts (its clean-up after
+            // a test may log one while CUnit counts the test as passed).
+            let verdict = line.replace("[FAILED]", "");
+            *failed |= verdict.trim_end().ends_with("FAILED");
             *skipped |= line.contains("[SKIPPED]");
         }
     }
@@ -91,9 +95,16 @@ pub fn parse(output: &str) -> Summary {
 /// When the suite cannot run or runs past `timeout`.
 pub fn run(ns: &Netns, test: &str, url: &str, timeout: Duration) -> Result<Summary> {
     let mut cmd = ns.command("timeout");
-    cmd.arg(timeout.as_secs().to_string()).args(["iscsi-test-cu", "-d", &format!("--test={test}"), url]);
+    cmd.arg(timeout.as_secs().to_string()).args([
+        "iscsi-test-cu",
+        "-d",
+        &format!("--test={test}"),
+        url,
+    ]);
     let out = cmd_output(&mut cmd)?;
-    let log = ns.run_dir().join(format!("iscsi-test-cu-{}.log", test.replace('/', "_")));
+    let log = ns
+        .run_dir()
+        .join(format!("iscsi-test-cu-{}.log", test.replace('/', "_")));
     std::fs::write(&log, &out)?;
     Ok(parse(&out))
 }
@@ -116,11 +127,13 @@ mod tests {
     fn skipped_and_failed_tests_are_told_apart() {
         let out = "Suite: Read10\n  Test: Simple ...passed\n  Test: Rdprotect ...    [SKIPPED] no PI\npassed\n\
                    Suite: iSCSIdatasn\n  Test: iSCSIDataSnInvalid ...    [FAILED] WRITE10\nFAILED\n    1. x.c:116  - CU_ASSERT\n\
+                   Suite: Reserve6\n  Test: LUNReset ...passed\n    [FAILED] PRIN after the test\n\
+                   Suite: Nop\n  Test: Bad ...FAILED\n\
                    \nRun Summary:    Type  Total    Ran Passed Failed Inactive\n";
         let s = parse(out);
-        assert_eq!(s.total, 3);
-        assert_eq!(s.passed(), 1);
+        assert_eq!(s.total, 5);
+        assert_eq!(s.passed(), 2);
         assert_eq!(s.skipped, ["Read10.Rdprotect"]);
-        assert_eq!(s.failed, ["iSCSIdatasn.iSCSIDataSnInvalid"]);
+        assert_eq!(s.failed, ["iSCSIdatasn.iSCSIDataSnInvalid", "Nop.Bad"]);
     }
 }

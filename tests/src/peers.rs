@@ -334,7 +334,10 @@ impl PxerootTarget {
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|| crate::paths::workspace_root().join("build/debug/pxeroot-target"));
         if !path.is_file() {
-            bail!("{} is missing: run `cargo build -p pxeroot-target` (tools/test does)", path.display());
+            bail!(
+                "{} is missing: run `cargo build -p pxeroot-target` (tools/test does)",
+                path.display()
+            );
         }
         Ok(path)
     }
@@ -349,8 +352,13 @@ impl PxerootTarget {
         std::fs::write(&conf, config)?;
         let log = ns.run_dir().join("pxeroot-target.log");
         let mut cmd = ns.command(&Self::binary()?.to_string_lossy());
-        cmd.args(["serve", "--config"]).arg(&conf).env("NO_COLOR", "1");
-        let mut target = PxerootTarget { daemon: spawn_logged(cmd, &log)?, log };
+        cmd.args(["serve", "--config"])
+            .arg(&conf)
+            .env("NO_COLOR", "1");
+        let mut target = PxerootTarget {
+            daemon: spawn_logged(cmd, &log)?,
+            log,
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let text = target.log_text();
@@ -394,7 +402,10 @@ pub fn pxeroot_config(
     );
     for (key, c) in [("chap", chap), ("mutual_chap", mutual)] {
         if let Some(c) = c {
-            s.push_str(&format!("{key} = {{ user = \"{}\", secret = \"{}\" }}\n", c.user, c.secret));
+            s.push_str(&format!(
+                "{key} = {{ user = \"{}\", secret = \"{}\" }}\n",
+                c.user, c.secret
+            ));
         }
     }
     s

@@ -102,7 +102,10 @@ impl Report {
     /// What is wrong, with the timeline.
     pub fn booted(&self) -> Result<(), String> {
         if let Some(f) = &self.failure {
-            return Err(format!("the guest reported a failure: {f}\n{}", self.timeline));
+            return Err(format!(
+                "the guest reported a failure: {f}\n{}",
+                self.timeline
+            ));
         }
         if self.marker_seen.as_deref() != Some(self.marker_expected.as_str()) {
             return Err(format!(
@@ -110,7 +113,12 @@ impl Report {
                 self.marker_expected, self.marker_seen, self.timeline
             ));
         }
-        let steps: Vec<&str> = self.timeline.steps.iter().map(|s| s.label.as_str()).collect();
+        let steps: Vec<&str> = self
+            .timeline
+            .steps
+            .iter()
+            .map(|s| s.label.as_str())
+            .collect();
         let mut at = 0;
         for want in BOOT_STEPS {
             match steps[at..].iter().position(|s| s == want) {
@@ -195,8 +203,8 @@ pub fn reference_chain(lab: &Lab, opts: &RefOptions) -> Result<Report> {
             SERVER_IP,
             login_chap,
             opts.mutual.as_ref(),
-        if opts.digests { DIGEST_PARAMS } else { &[] },
-    ),
+            if opts.digests { DIGEST_PARAMS } else { &[] },
+        ),
         peers::guest_mount_and_print("marker"),
     ]
     .concat();
@@ -234,7 +242,10 @@ pub fn reference_chain(lab: &Lab, opts: &RefOptions) -> Result<Report> {
             .find(|l| FAILURES.iter().any(|f| l.text.contains(f)))
             .map(|l| l.text.clone()),
         marker_expected: marker,
-        server_log: _pxeroot.as_ref().map(PxerootTarget::log_text).unwrap_or_default(),
+        server_log: _pxeroot
+            .as_ref()
+            .map(PxerootTarget::log_text)
+            .unwrap_or_default(),
         timeline: Timeline::from_console(&title(opts), &console),
         console,
     })

@@ -7,16 +7,28 @@ use pxeroot_tests::image::ext4_with_files;
 use pxeroot_tests::netns::Netns;
 use pxeroot_tests::peers::{pxeroot_config, Chap, PxerootTarget};
 use pxeroot_tests::process::run;
-use pxeroot_tests::scenario::{fresh_marker, reference_chain, RefOptions, Server, INITIATOR_IQN, TARGET_IQN};
+use pxeroot_tests::scenario::{
+    fresh_marker, reference_chain, RefOptions, Server, INITIATOR_IQN, TARGET_IQN,
+};
 use pxeroot_tests::Lab;
 
 fn chap(user: &str, secret: &str) -> Chap {
-    Chap { user: user.into(), secret: secret.into() }
+    Chap {
+        user: user.into(),
+        secret: secret.into(),
+    }
 }
 
 fn boot(opts: RefOptions) {
     let lab = Lab::require().unwrap();
-    let report = reference_chain(&lab, &RefOptions { server: Server::Pxeroot, ..opts }).unwrap();
+    let report = reference_chain(
+        &lab,
+        &RefOptions {
+            server: Server::Pxeroot,
+            ..opts
+        },
+    )
+    .unwrap();
     println!("{}", report.timeline);
     if let Err(e) = report.booted() {
         panic!("{e}");
@@ -30,7 +42,10 @@ fn iscsistart_boots_from_pxeroot_target_without_auth() {
 
 #[test]
 fn iscsistart_boots_from_pxeroot_target_with_chap() {
-    boot(RefOptions { chap: Some(chap("client", "client-secret-1")), ..Default::default() });
+    boot(RefOptions {
+        chap: Some(chap("client", "client-secret-1")),
+        ..Default::default()
+    });
 }
 
 #[test]
@@ -57,7 +72,9 @@ fn iscsistart_boots_from_pxeroot_target_with_crc32c_header_and_data_digests() {
         panic!("{e}");
     }
     assert!(
-        report.server_log.contains("header_digest=Crc32c data_digest=Crc32c"),
+        report
+            .server_log
+            .contains("header_digest=Crc32c data_digest=Crc32c"),
         "the session did not run with digests:\n{}",
         report.server_log
     );
@@ -74,9 +91,15 @@ fn pxeroot_target_refuses_a_wrong_chap_secret() {
     };
     let report = reference_chain(&lab, &opts).unwrap();
     println!("{}", report.timeline);
-    assert_eq!(report.marker_seen, None, "a wrong secret must not reach the disk");
+    assert_eq!(
+        report.marker_seen, None,
+        "a wrong secret must not reach the disk"
+    );
     let failure = report.failure.unwrap_or_default();
-    assert!(failure.contains("PXRT-FAIL iscsistart login"), "failure: {failure:?}");
+    assert!(
+        failure.contains("PXRT-FAIL iscsistart login"),
+        "failure: {failure:?}"
+    );
 }
 
 #[test]
@@ -88,7 +111,14 @@ fn qemu_img_copies_the_lun_byte_for_byte_with_and_without_header_digest() {
     let marker = fresh_marker();
     ext4_with_files(ns.run_dir(), &image, 32, &[("marker", marker.as_bytes())]).unwrap();
     let secret = chap("client", "client-secret-1");
-    let config = pxeroot_config("10.0.0.2:3260", TARGET_IQN, &image, "*", Some(&secret), None);
+    let config = pxeroot_config(
+        "10.0.0.2:3260",
+        TARGET_IQN,
+        &image,
+        "*",
+        Some(&secret),
+        None,
+    );
     let target = PxerootTarget::start(&ns, &config).unwrap();
     let original = std::fs::read(&image).unwrap();
     let copy = ns.run_dir().join("copy.img");
@@ -96,7 +126,9 @@ fn qemu_img_copies_the_lun_byte_for_byte_with_and_without_header_digest() {
     // The iscsi:// URL form.
     let url = format!("iscsi://client%client-secret-1@10.0.0.2/{TARGET_IQN}/0");
     let mut cmd = ns.command("qemu-img");
-    cmd.args(["convert", "-O", "raw", &url]).arg(&copy).env("LIBISCSI_INITIATOR_NAME", INITIATOR_IQN);
+    cmd.args(["convert", "-O", "raw", &url])
+        .arg(&copy)
+        .env("LIBISCSI_INITIATOR_NAME", INITIATOR_IQN);
     run(&mut cmd).unwrap();
     let copied = std::fs::read(&copy).unwrap();
     assert_eq!(copied.len(), original.len(), "copy size");
@@ -109,11 +141,25 @@ fn qemu_img_copies_the_lun_byte_for_byte_with_and_without_header_digest() {
          user=client,password-secret=sec0,header-digest=crc32c"
     );
     let mut cmd = ns.command("qemu-img");
-    cmd.args(["convert", "-O", "raw", "--object", "secret,id=sec0,data=client-secret-1", "--image-opts", &opts])
-        .arg(&copy);
+    cmd.args([
+        "convert",
+        "-O",
+        "raw",
+        "--object",
+        "secret,id=sec0,data=client-secret-1",
+        "--image-opts",
+        &opts,
+    ])
+    .arg(&copy);
     run(&mut cmd).unwrap();
     let copied = std::fs::read(&copy).unwrap();
-    assert!(copied == original, "the copy with header digests differs from the image");
+    assert!(
+        copied == original,
+        "the copy with header digests differs from the image"
+    );
     let log = target.log_text();
-    assert!(log.contains("header_digest=Crc32c"), "no session ran with header digests:\n{log}");
+    assert!(
+        log.contains("header_digest=Crc32c"),
+        "no session ran with header digests:\n{log}"
+    );
 }

@@ -506,6 +506,12 @@ impl Conn {
         let spdtl = transfer.data_out;
         let mut cdb = cmd.cdb;
         let mut needed = spdtl;
+        if transfer.exact && edtl != spdtl {
+            // COMPARE AND WRITE and WRITE SAME take exactly the data their CDB describes.
+            let result = ScsiResult::check(sense::INVALID_FIELD_IN_CDB);
+            respond(&self.send, cmd.lun, cmd.itt, edtl, spdtl, result);
+            return;
+        }
         if spdtl > edtl {
             // The CDB asks for more data than the initiator sends (residual overflow, RFC 7143
             // §11.4.5.1). As FCP-4 says, process the command normally except that data beyond
@@ -594,22 +600,35 @@ impl Conn {
             debug!(itt = d.itt, "Data-Out for an unknown task dropped");
             return Ok(());
         };
-        // DataSN runs from 0 within each sequence (unsolicited, or one per R2T). At ERL 0 a
-        // gap or repeat is a protocol error that ends the connection (RFC 7143 §7.1.3).
+        // DataSN runs from 0 within each sequence (unsolicited, or one per R2T). A gap, an
+        // unknown Target Transfer Tag or data past the EDTL cannot be recovered at ERL 0: the
+        // task fails with CHECK CONDITION (nothing is written) and the session carries on;
+        // later Data-Out for it is dropped as data for an unknown task.
         let expected = if d.ttt == RESERVED_TAG {
             Some(&mut task.unsolicited_sn)
         } else {
             task.outstanding.iter_mut().find(|(t, _)| *t == d.ttt).map(|(_, sn)| sn)
         };
-        match expected {
-            Some(sn) if *sn == d.data_sn.0 => *sn += 1,
-            Some(_) => return Err(ConnError::Protocol("Data-Out DataSN out of sequence")),
-            None => return Err(ConnError::Protocol("Data-Out for an unknown Target Transfer Tag")),
-        }
+        let failure = match expected {
+            Some(sn) if *sn == d.data_sn.0 => {
+                *sn += 1;
+                None
+            }
+            Some(_) => Some(("DataSN out of sequence", DATA_PHASE_ERROR)),
+            None => Some(("unknown Target Transfer Tag", INVALID_TTT)),
+        };
         let start = d.buffer_offset as usize;
         let end = start + d.data.len();
+        let failure = failure.or_else(|| {
+            task.buf.get(start..end).is_none().then_some(("data past the Expected Data Transfer Length", TOO_MUCH_WRITE_DATA))
+        });
+        if let Some((why, sense)) = failure {
+            debug!(peer = %self.peer, itt = d.itt, why, "Data-Out refused: the task fails");
+            respond(&self.send, task.lun_field, d.itt, task.edtl, task.spdtl, ScsiResult::check(sense));
+            return Ok(());
+        }
         let Some(dest) = task.buf.get_mut(start..end) else {
-            return Err(ConnError::Protocol("Data-Out beyond the Expected Data Transfer Length"));
+            return Ok(());
         };
         dest.copy_from_slice(&d.data);
         task.received = task.received.saturating_add(d.data.len() as u32);
@@ -663,9 +682,13 @@ impl Conn {
             // A reply to our ping: nothing to answer.
             return;
         }
+        // The echo is limited to the initiator's MaxRecvDataSegmentLength (RFC 7143 §11.18.6);
+        // its ping may be as long as ours, which is larger.
+        let mut data = n.data;
+        data.truncate(self.send.limits.max_data_segment_len as usize);
         let send = self.send.clone();
         self.send.send_with(|stat_sn, exp, max, out| {
-            let r = NopIn { lun: n.lun, itt: n.itt, ttt: RESERVED_TAG, stat_sn, exp_cmd_sn: exp, max_cmd_sn: max, data: n.data };
+            let r = NopIn { lun: n.lun, itt: n.itt, ttt: RESERVED_TAG, stat_sn, exp_cmd_sn: exp, max_cmd_sn: max, data };
             send.encode(&r, out)?;
             Ok(1)
         });
@@ -844,6 +867,13 @@ fn shorten_write(cdb: &mut [u8; 16], blocks: u32) -> bool {
     cdb[field].copy_from_slice(&bytes[4 - width..]);
     true
 }
+
+/// ABORTED COMMAND, DATA PHASE ERROR: a Data-Out sequence with a DataSN gap.
+const DATA_PHASE_ERROR: Sense = Sense::new(SenseKey::AbortedCommand, 0x4b, 0x00);
+/// ABORTED COMMAND, INVALID TARGET PORT TRANSFER TAG RECEIVED.
+const INVALID_TTT: Sense = Sense::new(SenseKey::AbortedCommand, 0x4b, 0x01);
+/// ABORTED COMMAND, TOO MUCH WRITE DATA.
+const TOO_MUCH_WRITE_DATA: Sense = Sense::new(SenseKey::AbortedCommand, 0x4b, 0x02);
 
 /// ILLEGAL REQUEST, INVALID FIELD IN INFORMATION UNIT: the iSCSI-level transfer length does
 /// not cover what the CDB asks for.

@@ -26,7 +26,9 @@ fn target(args: &[String]) -> Result<ExitCode> {
     let mut out = None;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
-        let value = it.next().with_context(|| format!("{flag} needs a value; {USAGE}"))?;
+        let value = it
+            .next()
+            .with_context(|| format!("{flag} needs a value; {USAGE}"))?;
         let number = || -> Result<u64> {
             value
                 .parse()

@@ -38,13 +38,24 @@ fn demo() -> Result<()> {
     println!("pxeroot demo: a diskless QEMU client boots its root disk from pxeroot-target.");
     println!("Until issues 4 and 5 land, the client logs in with open-iscsi's iscsistart and gets");
     println!("its address from dnsmasq; pxeroot-target serves the disk with CHAP.\n");
-    let chap = Chap { user: "client".into(), secret: "client-secret-1".into() };
-    let opts = RefOptions { server: Server::Pxeroot, chap: Some(chap), dhcp: true, ..Default::default() };
+    let chap = Chap {
+        user: "client".into(),
+        secret: "client-secret-1".into(),
+    };
+    let opts = RefOptions {
+        server: Server::Pxeroot,
+        chap: Some(chap),
+        dhcp: true,
+        ..Default::default()
+    };
     let report = scenario::reference_chain(&lab, &opts)?;
     println!("{}", report.timeline);
     match report.booted() {
         Ok(()) => {
-            println!("root disk mounted over iSCSI; marker read back: {}", report.marker_expected);
+            println!(
+                "root disk mounted over iSCSI; marker read back: {}",
+                report.marker_expected
+            );
             Ok(())
         }
         Err(e) => bail!("boot failed: {e}"),

@@ -60,9 +60,10 @@ pub(crate) const SA_REPORT_OPCODES: u8 = 0x0C;
 /// MAINTENANCE IN service action REPORT TARGET PORT GROUPS.
 pub(crate) const SA_REPORT_TPGS: u8 = 0x0A;
 
-/// Largest READ/WRITE/VERIFY transfer in blocks (1 MiB), reported in VPD page 0xB0. Linux
-/// and libiscsi honour it, which bounds the buffer memory of each outstanding command.
-pub const MAX_TRANSFER_BLOCKS: u32 = 2048;
+/// Largest READ/WRITE/VERIFY transfer in blocks (32 MiB), reported in VPD page 0xB0 and
+/// enforced. libiscsi's WriteSame16.Unmap writes 65536 blocks in one command; Linux caps its
+/// own requests far lower (BLK_DEF_MAX_SECTORS) as we report no optimal transfer length.
+pub const MAX_TRANSFER_BLOCKS: u32 = 65536;
 /// Largest COMPARE AND WRITE, in blocks (VPD 0xB0 MAXIMUM COMPARE AND WRITE LENGTH).
 pub(crate) const MAX_CAW_BLOCKS: u32 = 1;
 /// Largest parameter list we accept (UNMAP, MODE SELECT, PR OUT).
@@ -175,6 +176,11 @@ pub struct Transfer {
     pub data_out: u32,
     /// Most bytes of Data-In the command can return (allocation length or blocks × 512).
     pub data_in: u32,
+    /// The Data-Out must be exactly `data_out` bytes (COMPARE AND WRITE, WRITE SAME): when the
+    /// initiator's Expected Data Transfer Length differs, the transport should answer CHECK
+    /// CONDITION, ILLEGAL REQUEST, INVALID FIELD IN CDB ([`super::sense::INVALID_FIELD_IN_CDB`])
+    /// without executing. For other commands a mismatch is a residual (over/underflow).
+    pub exact: bool,
 }
 
 const fn blocks_bytes(blocks: u32) -> u32 {
@@ -191,10 +197,17 @@ pub(crate) fn transfer_for(cdb: &Cdb) -> Transfer {
     let out = |n: u32| Transfer {
         data_out: n,
         data_in: 0,
+        exact: false,
+    };
+    let exact = |n: u32| Transfer {
+        data_out: n,
+        data_in: 0,
+        exact: true,
     };
     let inn = |n: u32| Transfer {
         data_out: 0,
         data_in: n,
+        exact: false,
     };
     let param = |n: u32| out(if n > MAX_PARAM_LIST { 0 } else { n });
     match cdb.opcode() {
@@ -206,9 +219,11 @@ pub(crate) fn transfer_for(cdb: &Cdb) -> Transfer {
             3 if blocks <= MAX_TRANSFER_BLOCKS => out(512),
             _ => Transfer::default(),
         },
-        COMPARE_AND_WRITE if blocks <= MAX_CAW_BLOCKS => out(blocks * 1024),
-        WRITE_SAME_10 => out(512),
-        WRITE_SAME_16 if cdb.b(1) & 0x01 == 0 => out(512),
+        COMPARE_AND_WRITE if blocks <= MAX_CAW_BLOCKS => exact(blocks * 1024),
+        COMPARE_AND_WRITE => exact(0),
+        WRITE_SAME_10 => exact(512),
+        WRITE_SAME_16 if cdb.b(1) & 0x01 == 0 => exact(512),
+        WRITE_SAME_16 => exact(0),
         UNMAP | MODE_SELECT_10 => param(u32::from(cdb.be16(7))),
         MODE_SELECT_6 => param(u32::from(cdb.b(4))),
         PR_OUT => param(cdb.be32(5)),

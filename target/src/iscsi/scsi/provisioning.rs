@@ -1,8 +1,9 @@
 //! Logical block provisioning: WRITE SAME (10/16) (SBC-3 5.42, 5.43) and UNMAP (SBC-3 5.28).
 //!
-//! UNMAP and WRITE SAME with the UNMAP bit punch holes in the backstore. Because we report
-//! LBPRZ = 1, a WRITE SAME with UNMAP whose data block is not all zeros must still write the
-//! data; only an all-zero block is turned into a hole. ANCHOR is not supported (ANC_SUP = 0).
+//! UNMAP and WRITE SAME with the UNMAP bit punch holes in the backstore (on a thin LUN the
+//! UNMAP bit deallocates whatever the data block holds, as LIO and tgt do, and the blocks then
+//! read back as zeros: LBPRZ = 1). On a thick LUN the UNMAP bit is ignored and the data is
+//! written. ANCHOR is not supported (ANC_SUP = 0).
 
 use super::cdb::{check_range, Cdb, WRITE_SAME_16};
 use super::inquiry::{MAX_UNMAP_BLOCKS, MAX_UNMAP_DESCRIPTORS, MAX_WRITE_SAME_BLOCKS};
@@ -54,7 +55,7 @@ impl Lun {
         if n == 0 {
             return Ok(Vec::new());
         }
-        if unmap && self.config.thin_provisioning && block.iter().all(|&b| b == 0) {
+        if unmap && self.config.thin_provisioning {
             self.store
                 .punch_hole(lba * BLOCK_SIZE, n * BLOCK_SIZE)
                 .map_err(write_err)?;

@@ -144,6 +144,11 @@ impl Lun {
         }
         let (lba, n) = self.block_command(c, true).map(|_| (lba, n))?;
         if n == 0 {
+            // Nothing to compare; Data-Out for 0 blocks means the CDB is not what was meant
+            // (e.g. 256 blocks truncated to the 8-bit field).
+            if !data.is_empty() {
+                return Err(INVALID_FIELD_IN_CDB.in_cdb(13).into());
+            }
             return Ok(Vec::new());
         }
         let len = n as usize * BLOCK_SIZE as usize;

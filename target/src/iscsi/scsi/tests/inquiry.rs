@@ -104,7 +104,7 @@ fn vpd_pages() {
     assert_eq!(b0.len(), 64);
     assert_eq!(b0[4] & 1, 0); // WSNZ
     assert_eq!(b0[5], 1); // MAXIMUM COMPARE AND WRITE LENGTH
-    assert_eq!(u32::from_be_bytes(b0[8..12].try_into().unwrap()), 2048);
+    assert_eq!(u32::from_be_bytes(b0[8..12].try_into().unwrap()), 65536);
     assert_eq!(u32::from_be_bytes(b0[12..16].try_into().unwrap()), 0);
     assert_ne!(u32::from_be_bytes(b0[20..24].try_into().unwrap()), 0);
     assert_ne!(u32::from_be_bytes(b0[24..28].try_into().unwrap()), 0);

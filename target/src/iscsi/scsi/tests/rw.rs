@@ -261,6 +261,11 @@ fn compare_and_write() {
             INVALID_FIELD_IN_CDB,
         );
         good(&run(&lun, &caw_cdb(7, 0, 0)));
+        // 0 blocks with Data-Out (256 truncated to the 8-bit field) is an invalid CDB.
+        assert_sense(
+            &run_data(&lun, &caw_cdb(7, 0, 0), &[0; 1024]),
+            INVALID_FIELD_IN_CDB,
+        );
     }
 }
 
@@ -293,6 +298,29 @@ fn transfer_prediction() {
     assert_eq!(lun.transfer(&cdb10(VERIFY_10, 6, 0, 4)).data_out, 512);
     assert_eq!(lun.transfer(&cdb10(WRITE_SAME_10, 0, 0, 4)).data_out, 512);
     assert_eq!(lun.transfer(&cdb16(WRITE_SAME_16, 1, 0, 4)).data_out, 0);
+    assert!(lun.transfer(&cdb16(WRITE_SAME_16, 1, 0, 4)).exact);
+    assert!(lun.transfer(&cdb10(WRITE_SAME_10, 0, 0, 4)).exact);
+    assert!(!lun.transfer(&cdb10(WRITE_10, 0, 0, 4)).exact);
+    let mut caw = cdb16(COMPARE_AND_WRITE, 0, 0, 0);
+    assert_eq!(
+        lun.transfer(&caw),
+        Transfer {
+            data_out: 0,
+            data_in: 0,
+            exact: true
+        }
+    );
+    caw[13] = 1;
+    assert_eq!(
+        lun.transfer(&caw),
+        Transfer {
+            data_out: 1024,
+            data_in: 0,
+            exact: true
+        }
+    );
+    caw[13] = 2;
+    assert_eq!(lun.transfer(&caw).data_out, 0);
     assert_eq!(
         lun.transfer(&[UNMAP, 0, 0, 0, 0, 0, 0, 0, 24, 0]).data_out,
         24

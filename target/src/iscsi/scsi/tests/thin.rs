@@ -47,9 +47,12 @@ fn check_write_same(lun: &Lun) {
     let d = good(&run(lun, &cdb10(READ_10, 0, 4, 3))).to_vec();
     assert!(d[..1024].iter().all(|&b| b == 0));
     assert_eq!(&d[1024..], &block[..]);
-    // UNMAP bit with non-zero data still writes the data.
+    // The UNMAP bit deallocates whatever the data block holds (LBPRZ: reads as zeros).
+    good(&run_data(lun, &cdb10(WRITE_10, 0, 4, 1), &block));
     good(&run_data(lun, &cdb16(WRITE_SAME_16, 0x08, 4, 1), &block));
-    assert_eq!(good(&run(lun, &cdb10(READ_10, 0, 4, 1))), &block[..]);
+    assert!(good(&run(lun, &cdb10(READ_10, 0, 4, 1)))
+        .iter()
+        .all(|&b| b == 0));
     // NDOB writes zeros without Data-Out.
     good(&run(lun, &cdb16(WRITE_SAME_16, 0x09, 4, 1)));
     assert!(good(&run(lun, &cdb10(READ_10, 0, 4, 1)))
