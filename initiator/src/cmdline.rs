@@ -50,6 +50,7 @@ use pxeroot_proto::chap::{Credentials, Secret};
 use pxeroot_proto::root_path::{Server, MAX_NAME_LEN};
 use pxeroot_proto::Lun;
 
+#[allow(unused_imports)] // StaticIp is part of the API later phases use.
 pub use ip::{Autoconf, IpConfig, StaticIp};
 pub use netroot::IscsiRoot;
 
@@ -247,13 +248,14 @@ pub fn split(cmdline: &str) -> Vec<(&str, Option<&str>)> {
     out
 }
 
+fn strip_pair(s: &str) -> &str {
+    match s.strip_prefix('"') {
+        Some(inner) => inner.strip_suffix('"').unwrap_or(inner),
+        None => s,
+    }
+}
+
 fn unquote(arg: &str) -> (&str, Option<&str>) {
-    let strip_pair = |s: &str| -> &str {
-        match s.strip_prefix('"') {
-            Some(inner) => inner.strip_suffix('"').unwrap_or(inner),
-            None => s,
-        }
-    };
     let arg = strip_pair(arg);
     match arg.split_once('=') {
         Some((k, v)) => (k, Some(strip_pair(v))),

@@ -606,7 +606,7 @@ pub fn resolve(inputs: &Inputs<'_>) -> Result<Plan, PlanError> {
         })
         .collect();
     if portals.is_empty() {
-        if root_path_pending || (dhcp_to_come && m.target_name.source < Some(Source::Dhcp)) {
+        if dhcp_to_come {
             pending.push("target address (DHCP option 17 root path)");
         } else if b.roots.iter().any(|r| r.server.is_none()) {
             return Err(PlanError::NoPortal(
@@ -626,12 +626,10 @@ pub fn resolve(inputs: &Inputs<'_>) -> Result<Plan, PlanError> {
         if let Some(mac) = b.bootif {
             initiator = Some(default_initiator_name(&mac));
             initiator_source = Some(Source::Default);
+        } else if dhcp_to_come {
+            pending.push("initiator name (DHCP option 203, else made up from the MAC)");
         } else {
-            if dhcp_to_come {
-                pending.push("initiator name (DHCP option 203, else made up from the MAC)");
-            } else {
-                pending.push("initiator name (made up from the interface's MAC)");
-            }
+            pending.push("initiator name (made up from the interface's MAC)");
         }
     }
 

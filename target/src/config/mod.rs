@@ -59,6 +59,8 @@ pub struct LunConfig {
     pub write_cache: bool,
     /// Unit serial number; derived from the target name and LUN when absent.
     pub serial: Option<String>,
+    /// Report a removable medium.
+    pub removable: bool,
 }
 
 /// One `[[target.acl]]`.
@@ -341,6 +343,7 @@ fn target(c: &mut Collector<'_>, t: &toml::Spanned<wire::Target>) -> Option<Targ
             read_only: lw.read_only,
             write_cache: lw.write_cache.unwrap_or(true),
             serial: lw.serial.as_ref().map(|s| s.get_ref().clone()),
+            removable: lw.removable,
         });
     }
     if luns.is_empty() {

@@ -53,6 +53,9 @@ pub struct Lun {
     pub write_cache: Option<bool>,
     #[serde(default)]
     pub serial: Option<Spanned<String>>,
+    /// Report a removable medium (START STOP UNIT can eject it).
+    #[serde(default)]
+    pub removable: bool,
 }
 
 /// `[[target.acl]]`.

@@ -104,6 +104,7 @@ impl Server {
                 let mut lc = LunConfig::new(l.id, &t.name, &serial);
                 lc.read_only = l.read_only;
                 lc.write_cache = l.write_cache;
+                lc.removable = l.removable;
                 luns.insert(Arc::new(Lun::new(lc, Arc::new(store))));
             }
             targets.push(Arc::new(Target { config: t.clone(), luns: Arc::new(luns) }));
