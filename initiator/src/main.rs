@@ -66,7 +66,11 @@ mod exit {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "pxeroot-initiator", version, about = "pxeroot's initramfs iSCSI boot agent")]
+#[command(
+    name = "pxeroot-initiator",
+    version,
+    about = "pxeroot's initramfs iSCSI boot agent"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -93,24 +97,38 @@ fn read_optional(path: &str) -> Result<Option<String>, String> {
     }
 }
 
-fn plan(cmdline_arg: Option<String>, no_files: bool) -> u8 {
+/// What a command prints and returns; kept apart from the printing so that tests see it.
+#[derive(Debug, Default)]
+struct Outcome {
+    code: u8,
+    stdout: String,
+    stderr: Vec<String>,
+}
+
+impl Outcome {
+    fn fail(code: u8, msg: impl std::fmt::Display) -> Self {
+        Outcome {
+            code,
+            stdout: String::new(),
+            stderr: vec![format!("pxeroot-initiator: {msg}")],
+        }
+    }
+}
+
+/// `plan`: resolve and print, touching nothing.
+fn plan(cmdline_arg: Option<String>, no_files: bool) -> Outcome {
     let text = match cmdline_arg {
         Some(s) => s,
         None => match std::fs::read_to_string("/proc/cmdline") {
             Ok(s) => s,
-            Err(e) => {
-                eprintln!("pxeroot-initiator: /proc/cmdline: {e}");
-                return exit::INTERNAL;
-            }
+            Err(e) => return Outcome::fail(exit::INTERNAL, format!("/proc/cmdline: {e}")),
         },
     };
     let boot = match cmdline::parse(&text) {
         Ok(b) => b,
-        Err(e) => {
-            eprintln!("pxeroot-initiator: {e}");
-            return exit::BAD_CONFIG;
-        }
+        Err(e) => return Outcome::fail(exit::BAD_CONFIG, e),
     };
+    let mut ibft_error = None;
     let (iscsi_initramfs, initiatorname, ibft) = if no_files {
         (None, None, None)
     } else {
@@ -118,16 +136,14 @@ fn plan(cmdline_arg: Option<String>, no_files: bool) -> u8 {
             .and_then(|a| Ok((a, read_optional(config::files::INITIATORNAME)?)));
         let (a, n) = match files {
             Ok(f) => f,
-            Err(e) => {
-                eprintln!("pxeroot-initiator: {e}");
-                return exit::INTERNAL;
-            }
+            Err(e) => return Outcome::fail(exit::INTERNAL, e),
         };
+        // An unreadable iBFT (no CAP_SYS_ADMIN) only matters if the plan asks for it.
         let ibft = match config::ibft::read_dir(Path::new(config::ibft::SYSFS_IBFT)) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("pxeroot-initiator: {e}");
-                return exit::INTERNAL;
+                ibft_error = Some(e);
+                None
             }
         };
         (a, n, ibft)
@@ -142,26 +158,30 @@ fn plan(cmdline_arg: Option<String>, no_files: bool) -> u8 {
     let plan = match config::resolve(&inputs) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("pxeroot-initiator: {e}");
-            return if e.is_not_configured() {
+            let code = if e.is_not_configured() {
                 exit::NOT_CONFIGURED
             } else {
                 exit::BAD_CONFIG
             };
+            let mut out = Outcome::fail(code, &e);
+            if let (config::PlanError::NoIbft(_), Some(ie)) = (&e, &ibft_error) {
+                out.stderr.push(format!("pxeroot-initiator: {ie}"));
+            }
+            return out;
         }
     };
-    for w in &plan.warnings {
-        eprintln!("pxeroot-initiator: warning: {w}");
-    }
+    let stderr = plan
+        .warnings
+        .iter()
+        .map(|w| format!("pxeroot-initiator: warning: {w}"))
+        .collect();
     match plan.to_json() {
-        Ok(json) => {
-            println!("{json}");
-            exit::OK
-        }
-        Err(e) => {
-            eprintln!("pxeroot-initiator: {e}");
-            exit::INTERNAL
-        }
+        Ok(json) => Outcome {
+            code: exit::OK,
+            stdout: json,
+            stderr,
+        },
+        Err(e) => Outcome::fail(exit::INTERNAL, e),
     }
 }
 
@@ -169,16 +189,88 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
             let _ = e.print();
             return ExitCode::from(code);
         }
     };
     match cli.command {
-        Some(Command::Plan { cmdline, no_files }) => ExitCode::from(plan(cmdline, no_files)),
+        Some(Command::Plan { cmdline, no_files }) => {
+            let out = plan(cmdline, no_files);
+            for line in &out.stderr {
+                eprintln!("{line}");
+            }
+            if !out.stdout.is_empty() {
+                println!("{}", out.stdout);
+            }
+            ExitCode::from(out.code)
+        }
         None => {
             eprintln!("pxeroot-initiator: the boot agent is not built yet (issue 4); try `plan`");
             ExitCode::from(kernel::EXIT_NOT_BUILT)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "S3cr3tPassw0rd";
+
+    fn run(line: &str) -> Outcome {
+        plan(Some(line.to_owned()), true)
+    }
+
+    #[test]
+    fn plan_prints_json_with_secrets_redacted() {
+        let out = run(&format!(
+            "BOOT_IMAGE=/vmlinuz ro BOOTIF=01-52-54-00-12-34-56 \
+             root=iscsi:alice:{SECRET}@192.0.2.1::3260:1:iqn.2026-11.org.example:disk1"
+        ));
+        assert_eq!(out.code, exit::OK);
+        assert!(
+            out.stdout.contains("\"secret\": \"<redacted>\""),
+            "{}",
+            out.stdout
+        );
+        assert!(out.stdout.contains("iqn.2026-11.org.example:disk1"));
+        assert!(!out.stdout.contains(SECRET));
+        assert!(out.stderr.iter().all(|l| !l.contains(SECRET)));
+        assert!(out.stderr.iter().any(|l| l.contains("warning")));
+    }
+
+    #[test]
+    fn plan_exit_codes() {
+        let out = run(&format!("root=iscsi:u:{SECRET}@192.0.2.1::http::iqn.x"));
+        assert_eq!(out.code, exit::BAD_CONFIG);
+        assert!(
+            out.stderr[0].contains("bad boot parameter root"),
+            "{:?}",
+            out.stderr
+        );
+        assert!(!out.stderr[0].contains(SECRET));
+        assert!(out.stdout.is_empty());
+        let out = run("iscsi_target_name=iqn.x:y ip=192.0.2.9:::24::eth0:none");
+        assert_eq!(out.code, exit::BAD_CONFIG);
+        assert_eq!(run("quiet splash").code, exit::NOT_CONFIGURED);
+        assert_eq!(run("netroot=dhcp").code, exit::OK);
+    }
+
+    #[test]
+    fn command_line_usage() {
+        let cli = Cli::try_parse_from(["pxeroot-initiator", "plan", "--cmdline", "a b"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Plan { cmdline: Some(ref c), no_files: false }) if c == "a b"
+        ));
+        let e = Cli::try_parse_from(["pxeroot-initiator", "plan", "--bogus"]).unwrap_err();
+        assert!(e.use_stderr());
+        let e = Cli::try_parse_from(["pxeroot-initiator", "--help"]).unwrap_err();
+        assert!(!e.use_stderr());
     }
 }

@@ -7,7 +7,11 @@
 //! one and checks that it still completes INQUIRY and READ CAPACITY afterwards. A panic hook
 //! counts panics anywhere in the process (the server's tasks included, which tokio would
 //! otherwise swallow), and each test ends by asserting there were none.
+// The helpers below are test code too: failing loudly is their job (clippy's allow-*-in-tests
+// covers only #[test] functions themselves).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
@@ -16,11 +20,13 @@ use std::time::Duration;
 
 use pxeroot_proto::chap::{ChapAlgorithm, Credentials, Random};
 use pxeroot_proto::frame::{encode_pdu, Frame, FrameLimits};
-use pxeroot_proto::login::{InitiatorAuth, InitiatorConfig, InitiatorLogin, LoginOutcome, LoginState};
+use pxeroot_proto::login::{
+    InitiatorAuth, InitiatorConfig, InitiatorLogin, LoginOutcome, LoginState,
+};
 use pxeroot_proto::negotiate::LocalParams;
 use pxeroot_proto::pdu::{
-    LoginRequest, LoginStatus, LogoutReason, LogoutRequest, NopOut, Reject, RejectReason, ScsiCommand, Stage, TaskAttr,
-    VERSION,
+    LoginRequest, LoginStatus, LogoutReason, LogoutRequest, NopOut, Reject, RejectReason,
+    ScsiCommand, Stage, TaskAttr, VERSION,
 };
 use pxeroot_proto::{Isid, Lun, Pdu, SerialNumber};
 use pxeroot_target::config::Config;
@@ -52,7 +58,10 @@ fn count_panics() {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             // Test threads are named after their test; the server runs on tokio's threads.
-            if std::thread::current().name().is_none_or(|n| n.starts_with("tokio")) {
+            if std::thread::current()
+                .name()
+                .is_none_or(|n| n.starts_with("tokio"))
+            {
                 PANICS.fetch_add(1, Ordering::SeqCst);
             }
             previous(info);
@@ -61,7 +70,11 @@ fn count_panics() {
 }
 
 fn assert_no_panics() {
-    assert_eq!(PANICS.load(Ordering::SeqCst), 0, "a server thread panicked (see the output above)");
+    assert_eq!(
+        PANICS.load(Ordering::SeqCst),
+        0,
+        "a server thread panicked (see the output above)"
+    );
 }
 
 /// A zero-filled image file, removed on drop.
@@ -71,7 +84,8 @@ impl TempImage {
     fn new() -> TempImage {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("pxrt-bad-input-{}-{n}.img", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("pxrt-bad-input-{}-{n}.img", std::process::id()));
         std::fs::write(&path, vec![0u8; IMAGE_LEN]).unwrap();
         TempImage(path)
     }
@@ -120,21 +134,36 @@ chap = {{ user = "{CHAP_USER}", secret = "client-secret-1" }}
         images[1].0.display()
     );
     let checked = Config::parse(&text);
-    assert!(checked.problems.iter().all(|p| !p.to_string().contains("error")), "{:?}", checked.problems);
+    assert!(
+        checked
+            .problems
+            .iter()
+            .all(|p| !p.to_string().contains("error")),
+        "{:?}",
+        checked.problems
+    );
     let config = checked.config.expect("config");
     let server = Arc::new(Server::new(&config).unwrap());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (shutdown, rx) = watch::channel(false);
     let serve = tokio::spawn(server.serve_on(vec![listener], rx));
-    Harness { addr, shutdown, serve, _images: images }
+    Harness {
+        addr,
+        shutdown,
+        serve,
+        _images: images,
+    }
 }
 
 impl Harness {
     /// Stop the server and check that `serve_on` returns promptly.
     async fn stop(self) {
         self.shutdown.send(true).unwrap();
-        tokio::time::timeout(WAIT, self.serve).await.expect("serve did not return after shutdown").unwrap();
+        tokio::time::timeout(WAIT, self.serve)
+            .await
+            .expect("serve did not return after shutdown")
+            .unwrap();
         assert_no_panics();
     }
 }
@@ -151,13 +180,29 @@ impl Random for Counter {
     }
 }
 
-#[derive(Debug)]
 enum Recv {
     Pdu(Pdu),
     /// EOF or reset.
     Closed,
     /// Nothing within the time allowed.
     Silent,
+}
+
+impl std::fmt::Debug for Recv {
+    /// Opcode and ITT only: a PDU with its data would flood the test output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Recv::Pdu(p) => write!(
+                f,
+                "{:?} (ITT {:#x}, {} data bytes)",
+                p.opcode(),
+                p.itt(),
+                p.data_len()
+            ),
+            Recv::Closed => f.write_str("a closed connection"),
+            Recv::Silent => f.write_str("silence"),
+        }
+    }
 }
 
 /// A raw iSCSI connection: bytes in, PDUs out.
@@ -168,7 +213,10 @@ struct Client {
 
 impl Client {
     async fn connect(addr: SocketAddr) -> Client {
-        Client { stream: TcpStream::connect(addr).await.unwrap(), buf: Vec::new() }
+        Client {
+            stream: TcpStream::connect(addr).await.unwrap(),
+            buf: Vec::new(),
+        }
     }
 
     async fn send(&mut self, pdu: &Pdu) {
@@ -183,12 +231,17 @@ impl Client {
     }
 
     async fn recv_within(&mut self, wait: Duration) -> Recv {
-        let limits = FrameLimits { max_data_segment_len: 1 << 24, ..FrameLimits::default() };
+        let limits = FrameLimits {
+            max_data_segment_len: 1 << 24,
+            ..FrameLimits::default()
+        };
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             if let Ok(frame) = Frame::split(&self.buf, &limits) {
                 let len = frame.len;
-                let pdu = frame.parse().expect("the target sent a PDU we cannot parse");
+                let pdu = frame
+                    .parse()
+                    .expect("the target sent a PDU we cannot parse");
                 self.buf.drain(..len);
                 return Recv::Pdu(pdu);
             }
@@ -217,7 +270,12 @@ impl Client {
     }
 }
 
-fn initiator_config(initiator: &str, target: &str, auth: InitiatorAuth, qualifier: u16) -> InitiatorConfig {
+fn initiator_config(
+    initiator: &str,
+    target: &str,
+    auth: InitiatorAuth,
+    qualifier: u16,
+) -> InitiatorConfig {
     InitiatorConfig {
         initiator_name: initiator.into(),
         initiator_alias: None,
@@ -228,7 +286,10 @@ fn initiator_config(initiator: &str, target: &str, auth: InitiatorAuth, qualifie
         itt: 0x10,
         cmd_sn: SerialNumber(1),
         auth,
-        params: LocalParams { max_recv_data_segment_length: 65_536, ..LocalParams::default() },
+        params: LocalParams {
+            max_recv_data_segment_length: 65_536,
+            ..LocalParams::default()
+        },
     }
 }
 
@@ -256,7 +317,11 @@ async fn login(addr: SocketAddr, cfg: InitiatorConfig) -> Result<Session, (Login
         };
         let status = rsp.status;
         if let Err(e) = fsm.handle_pdu(&Pdu::LoginResponse(rsp), &mut rng) {
-            assert_ne!(status, LoginStatus::Success, "initiator refused a successful response: {e}");
+            assert_ne!(
+                status,
+                LoginStatus::Success,
+                "initiator refused a successful response: {e}"
+            );
             return Err((status, client));
         }
         if fsm.state() == LoginState::FullFeature {
@@ -267,7 +332,12 @@ async fn login(addr: SocketAddr, cfg: InitiatorConfig) -> Result<Session, (Login
 }
 
 async fn login_ok(addr: SocketAddr, qualifier: u16) -> Session {
-    match login(addr, initiator_config(INITIATOR, DISK, InitiatorAuth::None, qualifier)).await {
+    match login(
+        addr,
+        initiator_config(INITIATOR, DISK, InitiatorAuth::None, qualifier),
+    )
+    .await
+    {
         Ok(s) => s,
         Err((status, _)) => panic!("login refused with {status:?}"),
     }
@@ -328,23 +398,38 @@ impl Session {
 
     /// Wait for the status of task `itt`, gathering its Data-In.
     async fn completion(&mut self, itt: u32) -> Completion {
-        let mut data = Vec::new();
-        loop {
-            match self.client.recv().await {
-                Recv::Pdu(Pdu::DataIn(d)) if d.itt == itt => {
-                    data.extend_from_slice(&d.data);
-                    if let Some(status) = d.status {
-                        self.exp_stat_sn = SerialNumber(d.stat_sn.0.wrapping_add(1));
-                        return Completion { status, data, exp_cmd_sn: d.exp_cmd_sn };
-                    }
+        self.completions(&[itt]).await.remove(&itt).unwrap()
+    }
+
+    /// Wait for the status of every task in `itts`, in whatever order they finish.
+    async fn completions(&mut self, itts: &[u32]) -> HashMap<u32, Completion> {
+        let mut data: HashMap<u32, Vec<u8>> = itts.iter().map(|i| (*i, Vec::new())).collect();
+        let mut done = HashMap::new();
+        while done.len() < itts.len() {
+            let (itt, status, exp_cmd_sn) = match self.client.recv().await {
+                Recv::Pdu(Pdu::DataIn(d)) if data.contains_key(&d.itt) => {
+                    data.entry(d.itt).or_default().extend_from_slice(&d.data);
+                    let Some(status) = d.status else { continue };
+                    self.exp_stat_sn = SerialNumber(d.stat_sn.0.wrapping_add(1));
+                    (d.itt, status, d.exp_cmd_sn)
                 }
-                Recv::Pdu(Pdu::ScsiResponse(r)) if r.itt == itt => {
+                Recv::Pdu(Pdu::ScsiResponse(r)) if data.contains_key(&r.itt) => {
                     self.exp_stat_sn = SerialNumber(r.stat_sn.0.wrapping_add(1));
-                    return Completion { status: r.status, data, exp_cmd_sn: r.exp_cmd_sn };
+                    (r.itt, r.status, r.exp_cmd_sn)
                 }
-                other => panic!("waiting for task {itt:#x}, got {other:?}"),
-            }
+                other => panic!("waiting for tasks {itts:x?}, got {other:?}"),
+            };
+            let data = data.remove(&itt).unwrap_or_default();
+            done.insert(
+                itt,
+                Completion {
+                    status,
+                    data,
+                    exp_cmd_sn,
+                },
+            );
         }
+        done
     }
 
     /// Run a non-immediate read-type command with the next CmdSN.
@@ -361,10 +446,18 @@ impl Session {
         let inquiry = self.run(&[0x12, 0, 0, 0, 96, 0], 96).await;
         assert_eq!(inquiry.status, 0, "INQUIRY: {inquiry:?}");
         assert!(inquiry.data.len() >= 36, "INQUIRY: {inquiry:?}");
-        assert_eq!(inquiry.data[0] & 0x1f, 0, "not a direct-access device: {inquiry:?}");
+        assert_eq!(
+            inquiry.data[0] & 0x1f,
+            0,
+            "not a direct-access device: {inquiry:?}"
+        );
         let cap = self.run(&[0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], 8).await;
         assert_eq!(cap.status, 0, "READ CAPACITY: {cap:?}");
-        assert_eq!(cap.data, [0, 0, 0x07, 0xff, 0, 0, 2, 0], "READ CAPACITY: 2048 blocks of 512");
+        assert_eq!(
+            cap.data,
+            [0, 0, 0x07, 0xff, 0, 0, 2, 0],
+            "READ CAPACITY: 2048 blocks of 512"
+        );
     }
 
     /// A well-formed NOP-Out header with `data`, as bytes, using the next CmdSN (immediate).
@@ -379,8 +472,15 @@ impl Session {
             data: data.to_vec(),
         };
         let mut out = Vec::new();
-        encode_pdu(&Pdu::NopOut(nop), &FrameLimits { max_data_segment_len: 1 << 24, ..FrameLimits::default() }, &mut out)
-            .unwrap();
+        encode_pdu(
+            &Pdu::NopOut(nop),
+            &FrameLimits {
+                max_data_segment_len: 1 << 24,
+                ..FrameLimits::default()
+            },
+            &mut out,
+        )
+        .unwrap();
         out
     }
 
@@ -410,9 +510,17 @@ async fn expect_reject_or_close(client: &mut Client, opcode: Option<u8>) -> Opti
     match client.recv().await {
         Recv::Closed => None,
         Recv::Pdu(Pdu::Reject(r)) => {
-            assert_eq!(r.header.len(), 48, "a Reject carries the rejected BHS: {r:?}");
+            assert_eq!(
+                r.header.len(),
+                48,
+                "a Reject carries the rejected BHS: {r:?}"
+            );
             if let Some(op) = opcode {
-                assert_eq!(r.header[0] & 0x3f, op, "the Reject echoes another header: {r:?}");
+                assert_eq!(
+                    r.header[0] & 0x3f,
+                    op,
+                    "the Reject echoes another header: {r:?}"
+                );
             }
             Some(r)
         }
@@ -428,18 +536,36 @@ async fn expect_reject_or_close(client: &mut Client, opcode: Option<u8>) -> Opti
 async fn wrong_chap_response_gets_0201_and_the_connection_closes() {
     let h = start().await;
     // Positive control: the right secret logs in, so the refusal below is about the secret.
-    let good = login(h.addr, initiator_config(INITIATOR, CHAP_DISK, chap(CHAP_SECRET), 1)).await;
-    let mut good = good.map_err(|(s, _)| s).expect("CHAP login with the right secret");
+    let good = login(
+        h.addr,
+        initiator_config(INITIATOR, CHAP_DISK, chap(CHAP_SECRET), 1),
+    )
+    .await;
+    let mut good = good
+        .map_err(|(s, _)| s)
+        .expect("CHAP login with the right secret");
     good.assert_alive().await;
 
-    let bad = login(h.addr, initiator_config(INITIATOR, CHAP_DISK, chap(b"not-the-secret-9"), 2)).await;
-    let Err((status, mut client)) = bad else { panic!("a wrong CHAP response logged in") };
+    let bad = login(
+        h.addr,
+        initiator_config(INITIATOR, CHAP_DISK, chap(b"not-the-secret-9"), 2),
+    )
+    .await;
+    let Err((status, mut client)) = bad else {
+        panic!("a wrong CHAP response logged in")
+    };
     assert_eq!(u16::from(status), 0x0201);
     client.expect_closed().await;
 
     // No CHAP at all against a CHAP ACL is refused with the same status.
-    let none = login(h.addr, initiator_config(INITIATOR, CHAP_DISK, InitiatorAuth::None, 3)).await;
-    let Err((status, mut client)) = none else { panic!("AuthMethod=None logged in to a CHAP target") };
+    let none = login(
+        h.addr,
+        initiator_config(INITIATOR, CHAP_DISK, InitiatorAuth::None, 3),
+    )
+    .await;
+    let Err((status, mut client)) = none else {
+        panic!("AuthMethod=None logged in to a CHAP target")
+    };
     assert_eq!(u16::from(status), 0x0201);
     client.expect_closed().await;
 
@@ -451,8 +577,19 @@ async fn wrong_chap_response_gets_0201_and_the_connection_closes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_target_name_gets_0203() {
     let h = start().await;
-    let r = login(h.addr, initiator_config(INITIATOR, "iqn.2026-11.org.example:no-such-disk", InitiatorAuth::None, 1)).await;
-    let Err((status, mut client)) = r else { panic!("logged in to a target that does not exist") };
+    let r = login(
+        h.addr,
+        initiator_config(
+            INITIATOR,
+            "iqn.2026-11.org.example:no-such-disk",
+            InitiatorAuth::None,
+            1,
+        ),
+    )
+    .await;
+    let Err((status, mut client)) = r else {
+        panic!("logged in to a target that does not exist")
+    };
     assert_eq!(u16::from(status), 0x0203);
     client.expect_closed().await;
     h.stop().await;
@@ -463,8 +600,14 @@ async fn initiator_not_in_the_acl_gets_0202() {
     let h = start().await;
     let intruder = "iqn.2013-02.org.example.client:intruder";
     for target in [DISK, CHAP_DISK] {
-        let r = login(h.addr, initiator_config(intruder, target, InitiatorAuth::None, 1)).await;
-        let Err((status, mut client)) = r else { panic!("{intruder} logged in to {target}") };
+        let r = login(
+            h.addr,
+            initiator_config(intruder, target, InitiatorAuth::None, 1),
+        )
+        .await;
+        let Err((status, mut client)) = r else {
+            panic!("{intruder} logged in to {target}")
+        };
         assert_eq!(u16::from(status), 0x0202, "{target}");
         client.expect_closed().await;
     }
@@ -490,7 +633,10 @@ fn login_request_bytes() -> Vec<u8> {
         cid: 0,
         cmd_sn: SerialNumber(1),
         exp_stat_sn: SerialNumber(0),
-        data: format!("InitiatorName={INITIATOR}\0TargetName={DISK}\0SessionType=Normal\0AuthMethod=None\0").into_bytes(),
+        data: format!(
+            "InitiatorName={INITIATOR}\0TargetName={DISK}\0SessionType=Normal\0AuthMethod=None\0"
+        )
+        .into_bytes(),
     };
     let mut out = Vec::new();
     encode_pdu(&Pdu::LoginRequest(req), &FrameLimits::default(), &mut out).unwrap();
@@ -514,7 +660,10 @@ async fn garbage_during_login_closes_only_that_connection() {
             b[0] = 0x01;
             b
         }),
-        ("Login Request with DataSegmentLength 8196", oversized[..48].to_vec()),
+        (
+            "Login Request with DataSegmentLength 8196",
+            oversized[..48].to_vec(),
+        ),
         ("Login Request with TotalAHSLength 255", huge_ahs),
         ("text that is not key=value", {
             let mut b = login_request_bytes();
@@ -536,7 +685,10 @@ async fn garbage_during_login_closes_only_that_connection() {
                 Recv::Closed => break,
                 Recv::Pdu(Pdu::LoginResponse(r)) => {
                     assert_ne!(r.status, LoginStatus::Success, "{name}: {r:?}");
-                    assert!(!r.transit || r.nsg != Stage::FullFeaturePhase, "{name}: {r:?}");
+                    assert!(
+                        !r.transit || r.nsg != Stage::FullFeaturePhase,
+                        "{name}: {r:?}"
+                    );
                 }
                 other => panic!("{name}: expected a refusal or a close, got {other:?}"),
             }
@@ -557,7 +709,6 @@ async fn garbage_during_login_closes_only_that_connection() {
 // ---------------------------------------------------------------------------------------------
 
 /// How a feature-phase connection reacted to a bad PDU.
-#[derive(Debug)]
 enum Reaction {
     Closed,
     Rejected(Reject),
@@ -566,6 +717,18 @@ enum Reaction {
     /// Any other PDU (tolerated only where the case says so).
     Answered(Pdu),
     Silent,
+}
+
+impl std::fmt::Debug for Reaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reaction::Closed => f.write_str("a closed connection"),
+            Reaction::Rejected(r) => write!(f, "Reject {:?}", r.reason),
+            Reaction::Failed(status) => write!(f, "SCSI status {status:#04x}"),
+            Reaction::Answered(p) => write!(f, "{:?} (ITT {:#x})", p.opcode(), p.itt()),
+            Reaction::Silent => f.write_str("silence"),
+        }
+    }
 }
 
 async fn react(client: &mut Client) -> Reaction {
@@ -596,26 +759,37 @@ async fn malformed_bhs_gets_a_reject_or_a_close() {
             b[1] = 0x80;
             b
         }),
-        ("a Login Request in the full feature phase", false, |_| login_request_bytes()),
-        ("a write with reserved flag bits and a 4 GiB EDTL", false, |s| {
-            let cmd = s.scsi_command(&[0x2a, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0], 0, SerialNumber(0));
-            let mut b = Vec::new();
-            encode_pdu(&Pdu::ScsiCommand(cmd), &FrameLimits::default(), &mut b).unwrap();
-            b[0] |= 0x40; // immediate, so CmdSN does not matter
-            b[1] = 0xff; // F, R, W, reserved bits, ATTR 7
-            b[2] = 0xff;
-            b[3] = 0xff;
-            b[20..24].copy_from_slice(&[0xff; 4]); // EDTL 4 GiB - 1
-            b
+        ("a Login Request in the full feature phase", false, |_| {
+            login_request_bytes()
         }),
+        (
+            "a write with reserved flag bits and a 4 GiB EDTL",
+            false,
+            |s| {
+                let cmd =
+                    s.scsi_command(&[0x2a, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0], 0, SerialNumber(0));
+                let mut b = Vec::new();
+                encode_pdu(&Pdu::ScsiCommand(cmd), &FrameLimits::default(), &mut b).unwrap();
+                b[0] |= 0x40; // immediate, so CmdSN does not matter
+                b[1] = 0xff; // F, R, W, reserved bits, ATTR 7
+                b[2] = 0xff;
+                b[3] = 0xff;
+                b[20..24].copy_from_slice(&[0xff; 4]); // EDTL 4 GiB - 1
+                b
+            },
+        ),
         // AHS are not defined for a NOP-Out; the parser skips them. Tolerated if the framing
         // stays in step (the AHS bytes must not be taken for the next PDU).
-        ("a NOP-Out with TotalAHSLength 255 and garbage AHS", true, |s| {
-            let mut b = s.nop_out_bytes(b"");
-            b[4] = 0xff;
-            b.extend_from_slice(&[0xa5; 1020]);
-            b
-        }),
+        (
+            "a NOP-Out with TotalAHSLength 255 and garbage AHS",
+            true,
+            |s| {
+                let mut b = s.nop_out_bytes(b"");
+                b[4] = 0xff;
+                b.extend_from_slice(&[0xa5; 1020]);
+                b
+            },
+        ),
         ("a SCSI Command with an AHS of a reserved type", true, |s| {
             let cmd = s.scsi_command(&[0x12, 0, 0, 0, 96, 0], 96, SerialNumber(0));
             let mut b = Vec::new();
@@ -639,7 +813,11 @@ async fn malformed_bhs_gets_a_reject_or_a_close() {
         let mut b = login_ok(h.addr, 100 + i as u16).await;
         let bytes = make(&mut b);
         b.client.send_raw(&bytes).await;
-        let reaction = if tolerated { quiet_react(&mut b.client).await } else { react(&mut b.client).await };
+        let reaction = if tolerated {
+            quiet_react(&mut b.client).await
+        } else {
+            react(&mut b.client).await
+        };
         match &reaction {
             Reaction::Closed => eprintln!("{name}: closed"),
             Reaction::Rejected(r) => {
@@ -647,7 +825,9 @@ async fn malformed_bhs_gets_a_reject_or_a_close() {
                 eprintln!("{name}: Reject {:?}", r.reason);
             }
             Reaction::Failed(status) => eprintln!("{name}: SCSI status {status:#04x}"),
-            Reaction::Answered(p) if tolerated => eprintln!("{name}: tolerated, answered with {:?}", p.opcode()),
+            Reaction::Answered(p) if tolerated => {
+                eprintln!("{name}: tolerated, answered with {:?}", p.opcode())
+            }
             Reaction::Silent if tolerated => eprintln!("{name}: tolerated, ignored"),
             other => panic!("{name}: expected a Reject, an error status or a close, got {other:?}"),
         }
@@ -698,7 +878,10 @@ async fn data_segment_beyond_the_negotiated_limit_closes_the_connection() {
     // One word more is not: the header alone is enough to refuse it, before any allocation.
     let bytes = b.nop_out_bytes(&vec![0x5a; limit as usize + 4]);
     b.client.send_raw(&bytes[..48]).await;
-    if expect_reject_or_close(&mut b.client, Some(0x00)).await.is_some() {
+    if expect_reject_or_close(&mut b.client, Some(0x00))
+        .await
+        .is_some()
+    {
         // A target that rejects instead of closing must skip the whole PDU.
         b.client.send_raw(&bytes[48..]).await;
         b.assert_alive().await;
@@ -708,7 +891,12 @@ async fn data_segment_beyond_the_negotiated_limit_closes_the_connection() {
     let mut bytes = c.nop_out_bytes(b"");
     bytes[5..8].copy_from_slice(&[0xff, 0xff, 0xff]);
     c.client.send_raw(&bytes).await;
-    assert!(expect_reject_or_close(&mut c.client, Some(0x00)).await.is_none(), "16 MiB segment not refused");
+    assert!(
+        expect_reject_or_close(&mut c.client, Some(0x00))
+            .await
+            .is_none(),
+        "16 MiB segment not refused"
+    );
     a.assert_alive().await;
     a.logout().await;
     h.stop().await;
@@ -725,9 +913,19 @@ async fn unknown_opcode_gets_a_reject() {
         bytes[0] = 0x40 | opcode;
         b.client.send_raw(&bytes).await;
         let r = expect_reject_or_close(&mut b.client, Some(opcode)).await;
-        let r = r.unwrap_or_else(|| panic!("opcode {opcode:#04x}: the connection closed instead of a Reject"));
-        assert_eq!(r.reason, RejectReason::CommandNotSupported, "opcode {opcode:#04x}");
-        assert_eq!(&r.header[..], &bytes[..48], "the Reject carries the whole rejected BHS");
+        let r = r.unwrap_or_else(|| {
+            panic!("opcode {opcode:#04x}: the connection closed instead of a Reject")
+        });
+        assert_eq!(
+            r.reason,
+            RejectReason::CommandNotSupported,
+            "opcode {opcode:#04x}"
+        );
+        assert_eq!(
+            &r.header[..],
+            &bytes[..48],
+            "the Reject carries the whole rejected BHS"
+        );
         // The connection carries on after a Reject.
         b.assert_alive().await;
     }
@@ -750,8 +948,14 @@ async fn cmd_sn_outside_the_window_is_not_executed() {
     // ignored (libiscsi's iSCSI.CmdSN tests expect exactly that). A Reject or a close is
     // tolerated too; executing the command is not.
     for (name, cmd_sn) in [
-        ("far beyond MaxCmdSN", SerialNumber(exp.0.wrapping_add(1000))),
-        ("half the serial space away", SerialNumber(exp.0.wrapping_add(0x8000_0000))),
+        (
+            "far beyond MaxCmdSN",
+            SerialNumber(exp.0.wrapping_add(1000)),
+        ),
+        (
+            "half the serial space away",
+            SerialNumber(exp.0.wrapping_add(0x8000_0000)),
+        ),
         ("already used", SerialNumber(exp.0.wrapping_sub(1))),
         ("long ago", SerialNumber(exp.0.wrapping_sub(5000))),
     ] {
@@ -759,7 +963,9 @@ async fn cmd_sn_outside_the_window_is_not_executed() {
         b.client.send(&Pdu::ScsiCommand(cmd)).await;
         match b.client.recv_within(QUIET).await {
             Recv::Silent => {}
-            Recv::Closed => panic!("{name}: closed (allowed by the brief, but we expect the RFC's silence)"),
+            Recv::Closed => {
+                panic!("{name}: closed (allowed by the brief, but we expect the RFC's silence)")
+            }
             Recv::Pdu(Pdu::Reject(_)) => {}
             other => panic!("{name}: CmdSN {} was executed: {other:?}", cmd_sn.0),
         }
@@ -770,6 +976,100 @@ async fn cmd_sn_outside_the_window_is_not_executed() {
     assert_eq!(done.exp_cmd_sn, SerialNumber(exp.0.wrapping_add(1)));
     b.assert_alive().await;
     a.assert_alive().await;
+    b.logout().await;
+    a.logout().await;
+    h.stop().await;
+}
+
+/// Resident set size of this process (the server runs in it), in bytes.
+fn rss() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    let kib: usize = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_initiator_that_never_reads_cannot_make_the_target_buffer_without_bound() {
+    let h = start().await;
+    let mut a = login_ok(h.addr, 1).await;
+    let mut b = login_ok(h.addr, 2).await;
+    // 200 READ(10)s of the whole 1 MiB LUN (200 MiB of Data-In for 10 KiB sent), sent at once
+    // and not read: the CmdSN window alone does not bound this, since it moves on as commands
+    // are accepted, not as their data leaves.
+    const READS: u32 = 200;
+    let before = rss();
+    let mut bytes = Vec::new();
+    let mut itts = Vec::new();
+    for _ in 0..READS {
+        let cmd = b.scsi_command(&[0x28, 0, 0, 0, 0, 0, 0, 0x08, 0x00, 0], 1 << 20, b.cmd_sn);
+        b.cmd_sn = SerialNumber(b.cmd_sn.0.wrapping_add(1));
+        itts.push(cmd.itt);
+        encode_pdu(&Pdu::ScsiCommand(cmd), &FrameLimits::default(), &mut bytes).unwrap();
+    }
+    b.client.send_raw(&bytes).await;
+    let mut peak = before;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        peak = peak.max(rss());
+    }
+    let grown = peak.saturating_sub(before) >> 20;
+    eprintln!("RSS grew by {grown} MiB");
+    assert!(
+        grown < 64,
+        "the target buffered {grown} MiB for an initiator that does not read"
+    );
+    // Other sessions carry on meanwhile, and the reads all complete once b reads.
+    a.assert_alive().await;
+    for (itt, done) in b.completions(&itts).await {
+        assert_eq!(
+            (done.status, done.data.len()),
+            (0, 1 << 20),
+            "task {itt:#x}"
+        );
+    }
+    b.assert_alive().await;
+    b.logout().await;
+    a.logout().await;
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_waiting_for_data_are_bounded() {
+    let h = start().await;
+    let mut a = login_ok(h.addr, 1).await;
+    let mut b = login_ok(h.addr, 2).await;
+    // 200 WRITE(10)s of the whole LUN whose Data-Out never comes: each one would hold a 1 MiB
+    // buffer until the session ends. Past the command window the target must refuse them
+    // (TASK SET FULL or BUSY) instead of buffering without bound.
+    const WRITES: usize = 200;
+    let mut bytes = Vec::new();
+    let mut itts = Vec::new();
+    for _ in 0..WRITES {
+        let mut cmd = b.scsi_command(&[0x2a, 0, 0, 0, 0, 0, 0, 0x08, 0x00, 0], 0, b.cmd_sn);
+        cmd.write = true;
+        cmd.expected_data_transfer_length = 1 << 20;
+        b.cmd_sn = SerialNumber(b.cmd_sn.0.wrapping_add(1));
+        itts.push(cmd.itt);
+        encode_pdu(&Pdu::ScsiCommand(cmd), &FrameLimits::default(), &mut bytes).unwrap();
+    }
+    b.client.send_raw(&bytes).await;
+    let (mut waiting, mut refused) = (0, 0);
+    while waiting + refused < WRITES {
+        match b.client.recv().await {
+            Recv::Pdu(Pdu::R2t(r)) if itts.contains(&r.itt) => waiting += 1,
+            Recv::Pdu(Pdu::ScsiResponse(r)) if itts.contains(&r.itt) => {
+                assert!(matches!(r.status, 0x08 | 0x28), "task {:#x}: status {:#04x}", r.itt, r.status);
+                b.exp_stat_sn = SerialNumber(r.stat_sn.0.wrapping_add(1));
+                refused += 1;
+            }
+            other => panic!("expected an R2T or a refusal, got {other:?}"),
+        }
+    }
+    eprintln!("{waiting} writes wait for data, {refused} refused");
+    assert!(waiting <= 128, "{waiting} writes buffered");
+    a.assert_alive().await;
+    b.assert_alive().await;
     b.logout().await;
     a.logout().await;
     h.stop().await;
@@ -805,5 +1105,9 @@ async fn shutdown_with_no_connections_returns_at_once() {
     let h = start().await;
     let started = std::time::Instant::now();
     h.stop().await;
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -195,6 +195,8 @@ pub struct Rss {
     pub sessions: usize,
     /// VmHWM (KiB) of pxeroot-target after the side-by-side runs, before the session phase.
     pub pxeroot_before_kib: u64,
+    /// VmHWM (KiB) of pxeroot-target after the concurrent readers (before the writers).
+    pub pxeroot_after_reads_kib: u64,
     /// VmHWM (KiB) of pxeroot-target at the end.
     pub pxeroot_kib: u64,
     /// Threads of pxeroot-target at the end of the session phase.
@@ -348,12 +350,14 @@ impl Report {
             let _ = writeln!(
                 s,
                 "\n{} concurrent sessions: pxeroot-target VmHWM {} KiB ({:.1} MiB; {} KiB before \
-                 this phase), {} threads; tgtd VmHWM {} KiB. Aggregate 128 KiB seq read MB/s \
-                 tgtd {:.0} / pxeroot {:.0}; 128 KiB write MB/s tgtd {:.0} / pxeroot {:.0}.",
+                 this phase, {} KiB after the concurrent readers), {} threads; tgtd VmHWM {} KiB. \
+                 Aggregate 128 KiB seq read MB/s tgtd {:.0} / pxeroot {:.0}; 128 KiB write MB/s \
+                 tgtd {:.0} / pxeroot {:.0}.",
                 r.sessions,
                 r.pxeroot_kib,
                 r.pxeroot_kib as f64 / 1024.0,
                 r.pxeroot_before_kib,
+                r.pxeroot_after_reads_kib,
                 r.pxeroot_threads,
                 r.tgtd_kib,
                 r.read_mbs.0,
@@ -575,8 +579,12 @@ pub fn target(options: &Options) -> Result<Report> {
         let before = vm_hwm_kib(sides[1].pid)?;
         let mut read = [0.0; 2];
         let mut write = [0.0; 2];
+        let mut after_reads = 0;
         for (si, side) in sides.iter().enumerate() {
             read[si] = bench.concurrent_reads(side)?;
+            if si == 1 {
+                after_reads = vm_hwm_kib(side.pid)?;
+            }
             let per = counts[3][si] / options.sessions as u64;
             write[si] = bench.concurrent_writes(side, per.max(64))?;
             log(&format!(
@@ -591,6 +599,7 @@ pub fn target(options: &Options) -> Result<Report> {
         Some(Rss {
             sessions: options.sessions,
             pxeroot_before_kib: before,
+            pxeroot_after_reads_kib: after_reads,
             pxeroot_kib: vm_hwm_kib(sides[1].pid)?,
             pxeroot_threads: status_field(sides[1].pid, "Threads:")?,
             tgtd_kib: vm_hwm_kib(sides[0].pid)?,

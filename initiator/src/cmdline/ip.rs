@@ -175,7 +175,12 @@ fn prefix_len(mask: &str, address: IpAddr) -> Result<u8, CmdlineError> {
             .parse::<u8>()
             .ok()
             .filter(|p| *p <= max)
-            .ok_or_else(|| err(format!("netmask {} is not a prefix length 0-{max}", q(mask))));
+            .ok_or_else(|| {
+                err(format!(
+                    "netmask {} is not a prefix length 0-{max}",
+                    q(mask)
+                ))
+            });
     }
     match mask.parse::<std::net::Ipv4Addr>() {
         Ok(m) if address.is_ipv4() => {
@@ -187,7 +192,10 @@ fn prefix_len(mask: &str, address: IpAddr) -> Result<u8, CmdlineError> {
                 Err(err(format!("netmask {} is not contiguous", q(mask))))
             }
         }
-        _ => Err(err(format!("netmask {} is not valid for the address", q(mask)))),
+        _ => Err(err(format!(
+            "netmask {} is not valid for the address",
+            q(mask)
+        ))),
     }
 }
 
@@ -196,8 +204,7 @@ fn hostname(v: &str) -> Result<Option<String>, CmdlineError> {
         return Ok(None);
     }
     let ok = v.len() <= 64
-        && v
-            .bytes()
+        && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_');
     if ok {
         Ok(Some(v.to_owned()))

@@ -51,7 +51,11 @@ pub struct IscsiRoot {
 const TARGET_PREFIXES: [&str; 3] = [":iqn.", ":eui.", ":naa."];
 
 /// Parses a spec that starts with `iscsi:` (any case).
-pub(super) fn parse(key: &str, spec: &str, lun_format: LunFormat) -> Result<IscsiRoot, CmdlineError> {
+pub(crate) fn parse(
+    key: &str,
+    spec: &str,
+    lun_format: LunFormat,
+) -> Result<IscsiRoot, CmdlineError> {
     let quote_ok = !spec.contains('@');
     let q = |v: &str| -> String {
         if quote_ok {
@@ -91,10 +95,7 @@ pub(super) fn parse(key: &str, spec: &str, lun_format: LunFormat) -> Result<Iscs
     };
 
     let lower = rest.to_ascii_lowercase();
-    let target_at = TARGET_PREFIXES
-        .iter()
-        .filter_map(|p| lower.find(p))
-        .min();
+    let target_at = TARGET_PREFIXES.iter().filter_map(|p| lower.find(p)).min();
     let (proto, port, iface, netdev, lun, target) = match target_at {
         Some(i) => {
             let head = rest.get(..i).unwrap_or_default();
@@ -156,15 +157,21 @@ pub(super) fn parse(key: &str, spec: &str, lun_format: LunFormat) -> Result<Iscs
         d => Some(check_ifname(key, d)?),
     };
     let lun = parse_lun(key, lun, lun_format).map_err(|e| {
-        if quote_ok {
-            e
+        let mut problem = if quote_ok {
+            e.problem
         } else {
-            CmdlineError::new(key, "LUN is not valid")
+            "LUN is not valid".to_owned()
+        };
+        if target_at.is_none() && target.contains(':') {
+            problem.push_str(
+                "; with iface and netdev fields the target name must start with iqn., eui. \
+                 or naa.",
+            );
         }
+        CmdlineError::new(key, problem)
     })?;
-    let target_name = parse_iscsi_name(key, target).map_err(|e| {
-        CmdlineError::new(key, format!("target name: {}", e.problem))
-    })?;
+    let target_name = parse_iscsi_name(key, target)
+        .map_err(|e| CmdlineError::new(key, format!("target name: {}", e.problem)))?;
     Ok(IscsiRoot {
         param: key.to_owned(),
         chap,

@@ -56,7 +56,9 @@ fn shell_value(raw: &str) -> Result<String, &'static str> {
                         }
                         None => return Err("unterminated double quote"),
                     },
-                    Some('$' | '`') => return Err("variable or command expansion is not supported"),
+                    Some('$' | '`') => {
+                        return Err("variable or command expansion is not supported")
+                    }
                     Some(c) => out.push(c),
                     None => return Err("unterminated double quote"),
                 }
@@ -108,11 +110,15 @@ pub fn parse_iscsi_initramfs(text: &str) -> Result<(IscsiArgs, Vec<String>), Fil
         }
         let t = t.strip_prefix("export ").map(str::trim_start).unwrap_or(t);
         let Some((name, raw)) = t.split_once('=') else {
-            warnings.push(format!("{ISCSI_INITRAMFS} line {line_no}: not an assignment, ignored"));
+            warnings.push(format!(
+                "{ISCSI_INITRAMFS} line {line_no}: not an assignment, ignored"
+            ));
             continue;
         };
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            warnings.push(format!("{ISCSI_INITRAMFS} line {line_no}: not an assignment, ignored"));
+            warnings.push(format!(
+                "{ISCSI_INITRAMFS} line {line_no}: not an assignment, ignored"
+            ));
             continue;
         }
         let key = match name {
@@ -180,13 +186,13 @@ pub fn parse_initiatorname(text: &str) -> Result<Option<String>, FileError> {
         let t = line.trim();
         if let Some(v) = t.strip_prefix("InitiatorName=") {
             let v = v.trim();
-            name = Some(cmdline::parse_iscsi_name("InitiatorName", v).map_err(|e| {
-                FileError {
+            name = Some(
+                cmdline::parse_iscsi_name("InitiatorName", v).map_err(|e| FileError {
                     file: INITIATORNAME,
                     line: n + 1,
                     problem: format!("InitiatorName: {}", e.problem),
-                }
-            })?);
+                })?,
+            );
         }
     }
     Ok(name)

@@ -9,6 +9,8 @@
 //!   straight to the full feature phase, ImmediateData=Yes, InitialR2T=No), so that most
 //!   inputs reach the full feature phase; set: the input starts in the login phase.
 //! - mode bit 1 set: the rest goes on the wire as it is (framing fuzz).
+//! - mode bit 2 set (with the prelude): the login negotiates CRC32C header and data digests,
+//!   and framed records get them.
 //! - otherwise the rest is records `[ctl][48-byte BHS][u16 LE length][data]`: ctl bit 0 writes
 //!   the running CmdSN into the BHS (and advances it unless the I bit is set), bit 1 writes
 //!   DataSegmentLength, clears TotalAHSLength and pads the data, so that the fuzzer does not
@@ -21,6 +23,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
+use pxeroot_proto::digest;
 use pxeroot_proto::frame::{encode_pdu, FrameLimits};
 use pxeroot_proto::pdu::{LoginRequest, Stage, VERSION};
 use pxeroot_proto::{Isid, Pdu, SerialNumber};
@@ -44,15 +47,22 @@ struct World {
     addr: SocketAddr,
     shutdown: watch::Receiver<bool>,
     _never: watch::Sender<bool>,
-    login: Vec<u8>,
+    /// The login prelude without and with digests.
+    login: [Vec<u8>; 2],
 }
 
 fn world() -> &'static World {
     static WORLD: OnceLock<World> = OnceLock::new();
     WORLD.get_or_init(|| {
         let dir = std::env::temp_dir();
-        let images: Vec<PathBuf> =
-            (0..2).map(|i| dir.join(format!("pxeroot-fuzz-connection-{}-{i}.img", std::process::id()))).collect();
+        let images: Vec<PathBuf> = (0..2)
+            .map(|i| {
+                dir.join(format!(
+                    "pxeroot-fuzz-connection-{}-{i}.img",
+                    std::process::id()
+                ))
+            })
+            .collect();
         for p in &images {
             std::fs::write(p, vec![0u8; 1 << 20]).expect("image");
         }
@@ -71,21 +81,35 @@ fn world() -> &'static World {
         for p in &images {
             let _ = std::fs::remove_file(p);
         }
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).expect("listen");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let listener = rt
+            .block_on(TcpListener::bind("127.0.0.1:0"))
+            .expect("listen");
         let addr = listener.local_addr().expect("addr");
         let (never, shutdown) = watch::channel(false);
-        let w = World { rt, server, listener, addr, shutdown, _never: never, login: login_request() };
-        selfcheck(&w);
+        let w = World {
+            rt,
+            server,
+            listener,
+            addr,
+            shutdown,
+            _never: never,
+            login: [login_request("None"), login_request("CRC32C")],
+        };
+        selfcheck(&w, false);
+        selfcheck(&w, true);
         w
     })
 }
 
 /// The Login Request that opens a normal session in one step.
-fn login_request() -> Vec<u8> {
+fn login_request(digest: &str) -> Vec<u8> {
     let text = format!(
-        "InitiatorName={INITIATOR}\0TargetName={TARGET}\0SessionType=Normal\0HeaderDigest=None\0\
-         DataDigest=None\0ImmediateData=Yes\0InitialR2T=No\0MaxRecvDataSegmentLength=65536\0\
+        "InitiatorName={INITIATOR}\0TargetName={TARGET}\0SessionType=Normal\0HeaderDigest={digest}\0\
+         DataDigest={digest}\0ImmediateData=Yes\0InitialR2T=No\0MaxRecvDataSegmentLength=65536\0\
          FirstBurstLength=65536\0MaxBurstLength=262144\0MaxOutstandingR2T=2\0ErrorRecoveryLevel=0\0"
     );
     let req = LoginRequest {
@@ -110,8 +134,8 @@ fn login_request() -> Vec<u8> {
 
 /// The harness reaches the full feature phase: an INQUIRY after the login prelude gets its
 /// Data-In. Without this a broken prelude would quietly fuzz nothing but login failures.
-fn selfcheck(w: &World) {
-    let mut input = vec![0u8];
+fn selfcheck(w: &World, digests: bool) {
+    let mut input = vec![if digests { 4 } else { 0 }];
     let mut bhs = [0u8; 48];
     bhs[0] = 0x01;
     bhs[1] = 0xc1; // F, R, simple
@@ -127,10 +151,16 @@ fn selfcheck(w: &World) {
     while rest.len() >= 48 {
         opcodes.push(rest[0] & 0x3f);
         let dsl = usize::from(rest[5]) << 16 | usize::from(rest[6]) << 8 | usize::from(rest[7]);
-        let len = 48 + dsl.div_ceil(4) * 4;
+        // Digests start after the Login Response.
+        let digest = if digests && opcodes.len() > 1 { 4 } else { 0 };
+        let len = 48 + digest + dsl.div_ceil(4) * 4 + if dsl > 0 { digest } else { 0 };
         rest = rest.get(len..).unwrap_or(&[]);
     }
-    assert_eq!(opcodes, [0x23, 0x25], "login response then Data-In expected, got {opcodes:02x?}");
+    assert_eq!(
+        opcodes,
+        [0x23, 0x25],
+        "login response then Data-In expected, got {opcodes:02x?}"
+    );
 }
 
 /// Send the input on a fresh connection, close our side, and return all the target sent.
@@ -140,7 +170,12 @@ async fn exchange(w: &World, data: &[u8]) -> Vec<u8> {
         // Out of ports or file descriptors: not the target's fault.
         return Vec::new();
     };
-    let task = tokio::spawn(connection::serve(Arc::clone(&w.server), stream, peer, w.shutdown.clone()));
+    let task = tokio::spawn(connection::serve(
+        Arc::clone(&w.server),
+        stream,
+        peer,
+        w.shutdown.clone(),
+    ));
     let bytes = wire(w, data);
     let (mut rd, mut wr) = client.into_split();
     let send = async move {
@@ -157,7 +192,8 @@ async fn exchange(w: &World, data: &[u8]) -> Vec<u8> {
         }
         got
     };
-    let Ok((_wr, got)) = tokio::time::timeout(HANG, async { tokio::join!(send, receive) }).await else {
+    let Ok((_wr, got)) = tokio::time::timeout(HANG, async { tokio::join!(send, receive) }).await
+    else {
         panic!("the connection stayed open {HANG:?} after the initiator closed its side");
     };
     match tokio::time::timeout(HANG, task).await {
@@ -174,8 +210,9 @@ fn wire(w: &World, data: &[u8]) -> Vec<u8> {
         return Vec::new();
     };
     let mut out = Vec::new();
+    let digests = mode & 5 == 4;
     if mode & 1 == 0 {
-        out.extend_from_slice(&w.login);
+        out.extend_from_slice(&w.login[usize::from(digests)]);
     }
     if mode & 2 != 0 {
         out.extend_from_slice(rest);
@@ -205,8 +242,17 @@ fn wire(w: &World, data: &[u8]) -> Vec<u8> {
             let at = out.len() - 48;
             out[at + 4] = 0;
             out[at + 5..at + 8].copy_from_slice(&l[1..]);
+            if digests {
+                let hd = digest::header_digest(&out[at..], &[]);
+                out.extend_from_slice(&hd);
+            }
+            let data_at = out.len();
             out.extend_from_slice(seg);
             out.resize(out.len() + (4 - seg.len() % 4) % 4, 0);
+            if digests && !seg.is_empty() {
+                let dd = digest::data_digest(&out[data_at..]);
+                out.extend_from_slice(&dd);
+            }
         } else {
             out.extend_from_slice(seg);
         }

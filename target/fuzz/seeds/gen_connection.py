@@ -2,7 +2,7 @@
 """Seed inputs for the `connection` fuzz target (see fuzz_targets/connection.rs for the format).
 
 Run from anywhere: writes target/fuzz/seeds/connection/*. Each seed is a mode byte (0: with the
-login prelude) and records [ctl][48-byte BHS][u16 LE length][data], ctl 3 = number and frame.
+login prelude, 4: with it and digests) and records [ctl][48-byte BHS][u16 LE length][data], ctl 3 = number and frame.
 """
 import pathlib
 import struct
@@ -101,5 +101,8 @@ SEEDS = {
 OUT.mkdir(exist_ok=True)
 for name, records in SEEDS.items():
     (OUT / name).write_bytes(b"\x00" + b"".join(records))
+# The same with CRC32C header and data digests (mode bit 2).
+for name in ("read", "write_unsolicited", "misc"):
+    (OUT / f"{name}_digests").write_bytes(b"\x04" + b"".join(SEEDS[name]))
 # No login prelude: a whole login in records, and raw garbage.
 (OUT / "raw_login_phase").write_bytes(b"\x03" + bytes(48))

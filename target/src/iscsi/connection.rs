@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -38,6 +39,12 @@ const CMD_WINDOW: u32 = 128;
 const MAX_WRITE_BUFFER: u32 = 64 << 20;
 /// How long one login step may take.
 const LOGIN_STEP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Response bytes a connection holds for its initiator before it stops reading new PDUs.
+const MAX_BACKLOG: usize = 16 << 20;
+/// Buffer bytes all writes still waiting for Data-Out may hold on one connection. Like their
+/// number (at most [`CMD_WINDOW`]), this is bounded: the window moves on as commands arrive, so
+/// it does not bound them by itself.
+const MAX_PENDING_WRITES: usize = 128 << 20;
 
 /// Operating-system randomness for CHAP challenges and the initial StatSN.
 struct OsRandom;
@@ -234,25 +241,98 @@ async fn login(
     }
 }
 
-/// The writer task: drains encoded PDUs into the socket, flushing when the queue is empty.
-fn spawn_writer(mut wr: BufWriter<OwnedWriteHalf>) -> (mpsc::UnboundedSender<Vec<u8>>, tokio::task::JoinHandle<()>) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
-    let handle = tokio::spawn(async move {
-        while let Some(first) = rx.recv().await {
-            let mut item = Some(first);
-            while let Some(bytes) = item {
-                if wr.write_all(&bytes).await.is_err() {
-                    return;
-                }
-                item = rx.try_recv().ok();
-            }
-            if wr.flush().await.is_err() {
-                return;
-            }
+/// Bytes held for the initiator: Data-In reserved by running commands plus PDUs queued for the
+/// socket. The CmdSN window moves on as commands are accepted, not as their responses leave,
+/// so without this an initiator that sends READs and never reads the answers would make the
+/// target buffer without bound. Above [`MAX_BACKLOG`] the reader stops taking new PDUs, which
+/// pushes back through TCP.
+#[derive(Debug, Default)]
+struct Backlog {
+    bytes: AtomicUsize,
+    /// Woken when `bytes` falls below [`MAX_BACKLOG`] or the writer stops.
+    drained: Notify,
+    /// The writer stopped: nothing will drain any more, so never hold the reader.
+    closed: AtomicBool,
+}
+
+impl Backlog {
+    fn add(&self, n: usize) {
+        self.bytes.fetch_add(n, Ordering::AcqRel);
+    }
+
+    fn sub(&self, n: usize) {
+        let sub = |b: usize| Some(b.saturating_sub(n));
+        let before = self.bytes.fetch_update(Ordering::AcqRel, Ordering::Acquire, sub).unwrap_or_else(|b| b);
+        if before >= MAX_BACKLOG && before.saturating_sub(n) < MAX_BACKLOG {
+            self.drained.notify_one();
         }
-        let _ = wr.shutdown().await;
+    }
+
+    fn full(&self) -> bool {
+        !self.closed.load(Ordering::Acquire) && self.bytes.load(Ordering::Acquire) >= MAX_BACKLOG
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.drained.notify_one();
+    }
+}
+
+/// Bytes of a [`Backlog`] held until dropped.
+struct Reservation(Arc<Backlog>, usize);
+
+impl Reservation {
+    fn new(backlog: &Arc<Backlog>, n: usize) -> Reservation {
+        backlog.add(n);
+        Reservation(Arc::clone(backlog), n)
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.0.sub(self.1);
+    }
+}
+
+/// The writer task's queue.
+#[derive(Debug, Clone)]
+struct Outbox {
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+    backlog: Arc<Backlog>,
+}
+
+impl Outbox {
+    fn push(&self, bytes: Vec<u8>) {
+        let n = bytes.len();
+        self.backlog.add(n);
+        if self.tx.send(bytes).is_err() {
+            self.backlog.sub(n);
+        }
+    }
+}
+
+/// The writer task: drains encoded PDUs into the socket, flushing when the queue is empty.
+fn spawn_writer(mut wr: BufWriter<OwnedWriteHalf>) -> (Outbox, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let backlog = Arc::new(Backlog::default());
+    let drained = Arc::clone(&backlog);
+    let handle = tokio::spawn(async move {
+        let write = async {
+            while let Some(first) = rx.recv().await {
+                let mut item = Some(first);
+                while let Some(bytes) = item {
+                    wr.write_all(&bytes).await?;
+                    drained.sub(bytes.len());
+                    item = rx.try_recv().ok();
+                }
+                wr.flush().await?;
+            }
+            wr.shutdown().await
+        };
+        let _ = write.await;
+        drained.close();
     });
-    (tx, handle)
+    (Outbox { tx, backlog }, handle)
 }
 
 /// Sequence numbers shared by the reader and the command threads.
@@ -270,7 +350,7 @@ struct Numbers {
 #[derive(Debug, Clone)]
 struct Sender {
     numbers: Arc<Mutex<Numbers>>,
-    tx: mpsc::UnboundedSender<Vec<u8>>,
+    tx: Outbox,
     limits: FrameLimits,
 }
 
@@ -293,7 +373,7 @@ impl Sender {
         match build(n.stat_sn, exp, max, &mut out) {
             Ok(used) => {
                 n.stat_sn = SerialNumber(n.stat_sn.0.wrapping_add(used));
-                let _ = self.tx.send(out);
+                self.tx.push(out);
             }
             Err(e) => warn!(error = %e, "cannot encode a response"),
         }
@@ -355,7 +435,7 @@ impl Conn {
         o: &LoginOutcome,
         peer: SocketAddr,
         local: Option<SocketAddr>,
-        tx: mpsc::UnboundedSender<Vec<u8>>,
+        tx: Outbox,
         luns: Option<Arc<LunSet>>,
     ) -> Conn {
         let initiator = o.session.initiator_name.clone().unwrap_or_default();
@@ -402,10 +482,12 @@ impl Conn {
 
     async fn run(&mut self, reader: &mut PduReader, mut shutdown: watch::Receiver<bool>, close: Arc<Notify>) -> Result<(), ConnError> {
         let mut idle_pings = 0u32;
+        let backlog = Arc::clone(&self.send.tx.backlog);
         loop {
             let nop = self.server.nop_interval.unwrap_or(Duration::from_secs(3600));
             let received = tokio::select! {
-                r = reader.next(&self.rx_limits) => r?,
+                r = reader.next(&self.rx_limits), if !backlog.full() => r?,
+                () = backlog.drained.notified(), if backlog.full() => continue,
                 _ = shutdown.changed() => {
                     info!(peer = %self.peer, "shutting down: closing connection");
                     return Ok(());
@@ -533,8 +615,15 @@ impl Conn {
             respond(&self.send, cmd.lun, cmd.itt, edtl, 0, ScsiResult::check(sense::INVALID_FIELD_IN_CDB));
             return;
         }
-        let mut buf = vec![0u8; edtl as usize];
         let imm = if self.immediate_data { cmd.data.len().min(edtl as usize) } else { 0 };
+        let pending: usize = self.writes.values().map(|w| w.buf.len()).sum();
+        if imm < edtl as usize && (self.writes.len() >= CMD_WINDOW as usize || pending + edtl as usize > MAX_PENDING_WRITES) {
+            // Too many writes wait for their data: TASK SET FULL (SAM-5 §5.3), retried later.
+            let full = ScsiResult { status: ScsiStatus::TaskSetFull, data_in: Vec::new(), sense: None };
+            respond(&self.send, cmd.lun, cmd.itt, edtl, 0, full);
+            return;
+        }
+        let mut buf = vec![0u8; edtl as usize];
         buf[..imm].copy_from_slice(&cmd.data[..imm]);
         let unsolicited_end = if self.initial_r2t { imm as u32 } else { self.first_burst.min(edtl).max(imm as u32) };
         let mut task = WriteTask {
@@ -662,7 +751,10 @@ impl Conn {
         let nexus = self.nexus.clone();
         let send = self.send.clone();
         send.lock().running.insert(itt, lun);
+        // The Data-In a read may return counts against the backlog from now until it is queued.
+        let reserved = Reservation::new(&send.tx.backlog, if write_len.is_none() { edtl as usize } else { 0 });
         self.jobs.spawn_blocking(move || {
+            let _reserved = reserved;
             let result = luns.execute(&nexus, lun, &cdb, &data_out);
             {
                 let mut n = send.lock();

@@ -1,7 +1,8 @@
 //! READ CAPACITY (10) and (16) (SBC-3 5.15, 5.16), GET LBA STATUS (SBC-3 5.7) and READ
 //! DEFECT DATA (10/12) (SBC-3 5.17, 5.18; a file has no grown or primary defects).
 //!
-//! READ CAPACITY (16) advertises LBPME/LBPRZ when the LUN is thin provisioned, which is what
+//! READ CAPACITY (16) reports 4096-byte physical blocks ([`LBPPB_EXPONENT`]) and advertises
+//! LBPME/LBPRZ when the LUN is thin provisioned, which is what
 //! makes Linux and libiscsi issue UNMAP at all. GET LBA STATUS asks the backstore for the run
 //! of mapped or deallocated blocks at the starting LBA (SEEK_DATA / SEEK_HOLE on files).
 
@@ -10,6 +11,14 @@ use super::lun::Lun;
 use super::sense::{INVALID_FIELD_IN_CDB, LBA_OUT_OF_RANGE, READ_ERROR};
 use super::{truncate, CmdResult};
 use crate::iscsi::backstore::BLOCK_SIZE;
+
+/// LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT: we report 4096-byte physical blocks (8 logical
+/// blocks), the page size and file system block size under almost every backstore, so that
+/// initiators align I/O to it and hole punching (UNMAP) deallocates whole file system blocks.
+/// VPD 0xB0 OPTIMAL TRANSFER LENGTH GRANULARITY and UNMAP GRANULARITY are the same size.
+pub(crate) const LBPPB_EXPONENT: u8 = 3;
+/// Logical blocks per physical block (`1 << LBPPB_EXPONENT`).
+pub(crate) const LBPPB: u32 = 1 << LBPPB_EXPONENT;
 
 impl Lun {
     /// READ CAPACITY (10): last LBA (saturated to 0xFFFFFFFF) and block length.
@@ -25,12 +34,14 @@ impl Lun {
         Ok(d)
     }
 
-    /// READ CAPACITY (16): last LBA, block length, LBPME and LBPRZ.
+    /// READ CAPACITY (16): last LBA, block length, physical block exponent, LBPME and LBPRZ.
     pub(crate) fn read_capacity_16(&self, c: &Cdb) -> CmdResult {
         let alloc = c.be32(10) as usize;
         let mut d = vec![0u8; 32];
         d[0..8].copy_from_slice(&self.capacity.saturating_sub(1).to_be_bytes());
         d[8..12].copy_from_slice(&(BLOCK_SIZE as u32).to_be_bytes());
+        // LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT; LOWEST ALIGNED LBA (bytes 14-15) is 0.
+        d[13] = LBPPB_EXPONENT;
         if self.config.thin_provisioning {
             d[14] = 0x80 | 0x40; // LBPME, LBPRZ
         }

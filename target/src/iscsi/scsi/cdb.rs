@@ -40,6 +40,8 @@ pub(crate) const WRITE_16: u8 = 0x8A;
 pub(crate) const ORWRITE_16: u8 = 0x8B;
 pub(crate) const WRITE_VERIFY_16: u8 = 0x8E;
 pub(crate) const VERIFY_16: u8 = 0x8F;
+pub(crate) const EXTENDED_COPY: u8 = 0x83;
+pub(crate) const RECEIVE_COPY_RESULTS: u8 = 0x84;
 pub(crate) const PREFETCH_16: u8 = 0x90;
 pub(crate) const SYNC_CACHE_16: u8 = 0x91;
 pub(crate) const WRITE_SAME_16: u8 = 0x93;
@@ -227,11 +229,12 @@ pub(crate) fn transfer_for(cdb: &Cdb) -> Transfer {
         UNMAP | MODE_SELECT_10 => param(u32::from(cdb.be16(7))),
         MODE_SELECT_6 => param(u32::from(cdb.b(4))),
         PR_OUT => param(cdb.be32(5)),
+        EXTENDED_COPY => param(cdb.be32(10)),
         INQUIRY => inn(u32::from(cdb.be16(3))),
         MODE_SENSE_6 | REQUEST_SENSE => inn(u32::from(cdb.b(4))),
         MODE_SENSE_10 | PR_IN | READ_DEFECT_DATA_10 => inn(u32::from(cdb.be16(7))),
         READ_CAPACITY_10 => inn(8),
-        SERVICE_ACTION_IN_16 => inn(cdb.be32(10)),
+        SERVICE_ACTION_IN_16 | RECEIVE_COPY_RESULTS => inn(cdb.be32(10)),
         REPORT_LUNS | MAINTENANCE_IN | READ_DEFECT_DATA_12 => inn(cdb.be32(6)),
         _ => Transfer::default(),
     }

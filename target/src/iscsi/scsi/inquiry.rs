@@ -6,6 +6,7 @@
 //! pages are small and INQUIRY is rare.
 
 use super::alua::{relative_port, TARGET_PORT_GROUP};
+use super::capacity::LBPPB;
 use super::cdb::{Cdb, MAX_CAW_BLOCKS, MAX_TRANSFER_BLOCKS};
 use super::lun::Lun;
 use super::reservation::ItNexus;
@@ -115,7 +116,7 @@ impl Lun {
         d[2] = 0x06; // SPC-4
         d[3] = 0x12; // HISUP, response data format 2
         d[4] = (d.len() - 5) as u8;
-        d[5] = 0x10; // TPGS = 01b: implicit ALUA
+        d[5] = 0x10 | 0x08; // TPGS = 01b: implicit ALUA; 3PC: EXTENDED COPY
         d[7] = 0x02; // CMDQUE
         d[8..16].copy_from_slice(&ascii_field(&self.config.vendor, 8));
         d[16..32].copy_from_slice(&ascii_field(&self.config.product, 16));
@@ -170,14 +171,15 @@ impl Lun {
         let mut b = vec![0u8; 60];
         // WSNZ = 0: WRITE SAME with 0 blocks writes up to the end of the medium.
         b[1] = MAX_CAW_BLOCKS as u8;
-        b[2..4].copy_from_slice(&8u16.to_be_bytes()); // optimal granularity 4 KiB
+        // OPTIMAL TRANSFER LENGTH GRANULARITY: one physical block (READ CAPACITY (16) LBPPBE).
+        b[2..4].copy_from_slice(&(LBPPB as u16).to_be_bytes());
         b[4..8].copy_from_slice(&MAX_TRANSFER_BLOCKS.to_be_bytes());
         // OPTIMAL TRANSFER LENGTH stays 0 (not reported): Linux would otherwise cap its request
         // size to it and mkfs would take it for a RAID stripe width.
         if self.config.thin_provisioning {
             b[16..20].copy_from_slice(&MAX_UNMAP_BLOCKS.to_be_bytes());
             b[20..24].copy_from_slice(&MAX_UNMAP_DESCRIPTORS.to_be_bytes());
-            b[24..28].copy_from_slice(&8u32.to_be_bytes()); // unmap granularity 4 KiB
+            b[24..28].copy_from_slice(&LBPPB.to_be_bytes()); // unmap granularity: physical block
             b[28..32].copy_from_slice(&0x8000_0000u32.to_be_bytes()); // UGAVALID, alignment 0
         }
         b[32..40].copy_from_slice(&MAX_WRITE_SAME_BLOCKS.to_be_bytes());

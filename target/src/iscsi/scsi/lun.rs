@@ -16,6 +16,7 @@ use super::cdb::{self, Cdb, Transfer};
 use super::persistent::PrState;
 use super::reservation::ItNexus;
 use super::sense::{self, Sense};
+use super::xcopy::{CopyResult, CopyScope};
 use super::{CmdResult, ScsiResult};
 use crate::iscsi::backstore::{Backstore, BLOCK_SIZE};
 
@@ -82,6 +83,8 @@ pub(crate) struct LunState {
     pub(crate) reserved_by: Option<ItNexus>,
     /// Persistent reservations and registrations.
     pub(crate) pr: PrState,
+    /// EXTENDED COPY results held for RECEIVE COPY RESULTS, by nexus and list identifier.
+    pub(crate) copies: HashMap<(ItNexus, u8), CopyResult>,
 }
 
 impl LunState {
@@ -145,6 +148,7 @@ impl Lun {
                 seen: HashSet::new(),
                 reserved_by: None,
                 pr: PrState::default(),
+                copies: HashMap::new(),
             }),
             wce: AtomicBool::new(config.write_cache),
             swp: AtomicBool::new(false),
@@ -220,8 +224,8 @@ impl Lun {
         self.config.read_only || self.swp.load(Ordering::Relaxed)
     }
 
-    /// I_T nexus loss (session closed): drops its RESERVE(6) reservation, its PREVENT and its
-    /// pending UAs. Persistent reservations survive.
+    /// I_T nexus loss (session closed): drops its RESERVE(6) reservation, its PREVENT, its
+    /// pending UAs and its held EXTENDED COPY results. Persistent reservations survive.
     pub fn nexus_lost(&self, nexus: &ItNexus) {
         let mut st = self.state();
         if st.reserved_by.as_ref() == Some(nexus) {
@@ -230,6 +234,9 @@ impl Lun {
         st.prevent.remove(nexus);
         st.ua.remove(nexus);
         st.seen.remove(nexus);
+        if !st.copies.is_empty() {
+            st.copies.retain(|(n, _), _| n != nexus);
+        }
     }
 
     /// Executes one command from `nexus` and returns its status, Data-In and sense data.
@@ -239,8 +246,8 @@ impl Lun {
     /// unsolicited. If it is shorter than the CDB needs, the command fails with INVALID FIELD
     /// IN COMMAND INFORMATION UNIT and nothing is written; extra bytes are ignored, except for
     /// WRITE SAME and COMPARE AND WRITE, whose Data-Out must be exactly one block / two times
-    /// NUMBER OF LOGICAL BLOCKS. REPORT LUNS lists only this LUN; use [`LunSet::execute`] to
-    /// report every LUN. Blocking: this does file I/O on the calling thread.
+    /// NUMBER OF LOGICAL BLOCKS. REPORT LUNS lists only this LUN and EXTENDED COPY reaches only
+    /// this LUN; use [`LunSet::execute`] to report and reach every LUN. Blocking: this does file I/O on the calling thread.
     pub fn execute(&self, nexus: &ItNexus, cdb: &[u8], data_out: &[u8]) -> ScsiResult {
         self.execute_in(nexus, cdb, data_out, None)
     }
@@ -326,6 +333,14 @@ impl Lun {
             RELEASE_6 => self.release6(nexus, c),
             PR_IN => self.pr_in(c),
             PR_OUT => self.pr_out(nexus, c, data),
+            EXTENDED_COPY => {
+                let scope = match set {
+                    Some(s) => CopyScope::Set(s),
+                    None => CopyScope::Alone(self),
+                };
+                self.extended_copy(nexus, c, data, scope)
+            }
+            RECEIVE_COPY_RESULTS => self.receive_copy_results(nexus, c),
             _ => Err(sense::INVALID_OPCODE.into()),
         }
     }
@@ -364,6 +379,7 @@ fn is_media_access(op: u8) -> bool {
             | WRITE_SAME_10
             | WRITE_SAME_16
             | UNMAP
+            | EXTENDED_COPY
     )
 }
 
@@ -389,6 +405,11 @@ impl LunSet {
         self.luns.get(&id)
     }
 
+    /// All LUNs, by ascending number.
+    pub(crate) fn luns(&self) -> impl Iterator<Item = &Arc<Lun>> {
+        self.luns.values()
+    }
+
     /// All LUN numbers, ascending.
     pub fn ids(&self) -> Vec<u64> {
         self.luns.keys().copied().collect()
@@ -409,9 +430,10 @@ impl LunSet {
         }
     }
 
-    /// Executes `cdb` from `nexus` on LUN `lun`. REPORT LUNS lists every LUN of the set; a LUN
-    /// that does not exist answers INQUIRY with peripheral qualifier 011b and everything else
-    /// with LOGICAL UNIT NOT SUPPORTED.
+    /// Executes `cdb` from `nexus` on LUN `lun`. REPORT LUNS lists every LUN of the set, and
+    /// EXTENDED COPY can copy between any LUNs of the set; a LUN that does not exist answers
+    /// INQUIRY with peripheral qualifier 011b and everything else with LOGICAL UNIT NOT
+    /// SUPPORTED.
     pub fn execute(&self, nexus: &ItNexus, lun: u64, cdb: &[u8], data_out: &[u8]) -> ScsiResult {
         if let Some(l) = self.luns.get(&lun) {
             return l.execute_in(nexus, cdb, data_out, Some(self));

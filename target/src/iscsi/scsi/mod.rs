@@ -19,7 +19,8 @@
 //! READ / WRITE (6/10/12/16), WRITE AND VERIFY and VERIFY (10/12/16), ORWRITE (16), COMPARE
 //! AND WRITE, PRE-FETCH and SYNCHRONIZE CACHE (10/16), WRITE SAME (10/16), UNMAP, GET LBA
 //! STATUS, READ DEFECT DATA (10/12), REPORT LUNS, REPORT SUPPORTED OPERATION CODES, REPORT
-//! TARGET PORT GROUPS, RESERVE / RELEASE (6), PERSISTENT RESERVE IN / OUT. The list in
+//! TARGET PORT GROUPS, RESERVE / RELEASE (6), PERSISTENT RESERVE IN / OUT, EXTENDED COPY (LID1,
+//! between LUNs of one [`LunSet`]) and RECEIVE COPY RESULTS. The list in
 //! `opcodes.rs` is the one REPORT SUPPORTED OPERATION CODES returns.
 //!
 //! Design: one file per command family (SPC-4 / SBC-3 section named in each file), each adding
@@ -40,6 +41,7 @@ mod provisioning;
 mod reservation;
 mod rw;
 pub mod sense;
+mod xcopy;
 
 #[cfg(test)]
 mod tests;

@@ -83,6 +83,7 @@ fn read_only_command(c: &Cdb) -> bool {
             | PREFETCH_16
             | READ_DEFECT_DATA_10
             | READ_DEFECT_DATA_12
+            | RECEIVE_COPY_RESULTS
     )
 }
 

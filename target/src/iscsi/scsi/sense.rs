@@ -21,6 +21,8 @@ pub enum SenseKey {
     UnitAttention,
     /// 0x7: write protected medium.
     DataProtect,
+    /// 0xA: an EXTENDED COPY was aborted by an error in a copy target or a segment.
+    CopyAborted,
     /// 0xB: command aborted.
     AbortedCommand,
     /// 0xE: source data did not match the medium.
@@ -38,6 +40,7 @@ impl SenseKey {
             Self::IllegalRequest => 0x5,
             Self::UnitAttention => 0x6,
             Self::DataProtect => 0x7,
+            Self::CopyAborted => 0xA,
             Self::AbortedCommand => 0xB,
             Self::Miscompare => 0xE,
         }
@@ -168,6 +171,25 @@ pub const UA_RESERVATIONS_RELEASED: Sense = Sense::new(UnitAttention, 0x2A, 0x04
 pub const UA_REGISTRATIONS_PREEMPTED: Sense = Sense::new(UnitAttention, 0x2A, 0x05);
 /// UNIT ATTENTION, CAPACITY DATA HAS CHANGED.
 pub const UA_CAPACITY_CHANGED: Sense = Sense::new(UnitAttention, 0x2A, 0x09);
+/// ILLEGAL REQUEST, OPERATION IN PROGRESS (an EXTENDED COPY with the same list identifier is
+/// still running).
+pub const OPERATION_IN_PROGRESS: Sense = Sense::new(IllegalRequest, 0x00, 0x16);
+/// ILLEGAL REQUEST, TOO MANY TARGET DESCRIPTORS (EXTENDED COPY).
+pub const TOO_MANY_TARGET_DESCRIPTORS: Sense = Sense::new(IllegalRequest, 0x26, 0x06);
+/// ILLEGAL REQUEST, UNSUPPORTED TARGET DESCRIPTOR TYPE CODE (EXTENDED COPY).
+pub const UNSUPPORTED_TARGET_DESCRIPTOR: Sense = Sense::new(IllegalRequest, 0x26, 0x07);
+/// ILLEGAL REQUEST, TOO MANY SEGMENT DESCRIPTORS (EXTENDED COPY).
+pub const TOO_MANY_SEGMENT_DESCRIPTORS: Sense = Sense::new(IllegalRequest, 0x26, 0x08);
+/// ILLEGAL REQUEST, UNSUPPORTED SEGMENT DESCRIPTOR TYPE CODE (EXTENDED COPY).
+pub const UNSUPPORTED_SEGMENT_DESCRIPTOR: Sense = Sense::new(IllegalRequest, 0x26, 0x09);
+/// COPY ABORTED, COPY TARGET DEVICE NOT REACHABLE: a target descriptor names no logical unit
+/// this copy manager can reach, or a segment names a target descriptor that does not exist.
+pub const COPY_TARGET_NOT_REACHABLE: Sense = Sense::new(CopyAborted, 0x0D, 0x02);
+/// COPY ABORTED, INCORRECT COPY TARGET DEVICE TYPE (target descriptor is not a block device).
+pub const INCORRECT_COPY_TARGET_TYPE: Sense = Sense::new(CopyAborted, 0x0D, 0x03);
+/// COPY ABORTED, no additional sense information: a segment addresses blocks beyond the end of
+/// its copy target, or reading or writing a copy target failed.
+pub const COPY_SEGMENT_FAILED: Sense = Sense::new(CopyAborted, 0x00, 0x00);
 /// ABORTED COMMAND, no additional information (used by transports).
 pub const ABORTED: Sense = Sense::new(AbortedCommand, 0x00, 0x00);
 
@@ -199,6 +221,7 @@ mod tests {
             NotReady,
             HardwareError,
             UnitAttention,
+            CopyAborted,
             AbortedCommand,
         ] {
             assert!(k.code() < 16);

@@ -61,6 +61,26 @@ fn valid_case(lun: &Lun, op: u8, sa: Option<u16>) -> Option<(Vec<u8>, Vec<u8>)> 
             d.extend_from_slice(&blk);
             (c, d)
         }
+        (EXTENDED_COPY, _) => {
+            // Copy block 4 to block 6 of this LUN; results held under list identifier 1.
+            let mut p = vec![1, 0, 0, 32, 0, 0, 0, 0, 0, 0, 0, 28, 0, 0, 0, 0];
+            p.extend_from_slice(&[0xE4, 0, 0, 0, 0x01, 0x03, 0, 8]);
+            p.extend_from_slice(&lun.naa());
+            p.resize(16 + 29, 0);
+            p.extend_from_slice(&[0x00, 0x02, 0x00]);
+            p.extend_from_slice(&[0x02, 0, 0, 0x18, 0, 0, 0, 0, 0, 0, 0, 1]);
+            p.extend_from_slice(&4u64.to_be_bytes());
+            p.extend_from_slice(&6u64.to_be_bytes());
+            let mut c = vec![op, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+            c.extend_from_slice(&(p.len() as u32).to_be_bytes());
+            c.extend_from_slice(&[0, 0]);
+            (c, p)
+        }
+        (RECEIVE_COPY_RESULTS, Some(sa)) => {
+            let mut c = vec![op, sa as u8, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0];
+            c[2] = 1;
+            (c, vec![])
+        }
         (SERVICE_ACTION_IN_16, Some(sa)) => {
             let mut c = cdb16(op, sa as u8, 0, 32);
             c[1] = sa as u8;

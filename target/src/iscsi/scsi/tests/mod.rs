@@ -10,6 +10,7 @@ mod proptests;
 mod reservation;
 mod rw;
 mod thin;
+mod xcopy;
 
 use std::sync::Arc;
 
