@@ -4,9 +4,11 @@
 //! TCP to it with pxeroot-proto's codec and [`InitiatorLogin`]. Login refusals are checked
 //! byte-level through the Login Response status; feature-phase garbage must earn a Reject or a
 //! closed connection. Every feature-phase test keeps a session that logged in *before* the bad
-//! one and checks that it still completes INQUIRY and READ CAPACITY afterwards. A panic hook
-//! counts panics anywhere in the process (the server's tasks included, which tokio would
-//! otherwise swallow), and each test ends by asserting there were none.
+//! one and checks that it still completes INQUIRY and READ CAPACITY afterwards. Two more
+//! tests bound what one session can make the target hold (Data-In nobody reads, writes whose
+//! data never comes), and two check that `serve_on` returns on shutdown. A panic hook counts
+//! panics on tokio's threads, where the server runs and where tokio would otherwise swallow
+//! them, and each test ends by asserting there were none.
 // The helpers below are test code too: failing loudly is their job (clippy's allow-*-in-tests
 // covers only #[test] functions themselves).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

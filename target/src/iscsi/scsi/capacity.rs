@@ -1,7 +1,7 @@
 //! READ CAPACITY (10) and (16) (SBC-3 5.15, 5.16), GET LBA STATUS (SBC-3 5.7) and READ
 //! DEFECT DATA (10/12) (SBC-3 5.17, 5.18; a file has no grown or primary defects).
 //!
-//! READ CAPACITY (16) reports 4096-byte physical blocks ([`LBPPB_EXPONENT`]) and advertises
+//! READ CAPACITY (16) reports the physical block size ([`LBPPB_EXPONENT`]) and advertises
 //! LBPME/LBPRZ when the LUN is thin provisioned, which is what
 //! makes Linux and libiscsi issue UNMAP at all. GET LBA STATUS asks the backstore for the run
 //! of mapped or deallocated blocks at the starting LBA (SEEK_DATA / SEEK_HOLE on files).
@@ -12,11 +12,14 @@ use super::sense::{INVALID_FIELD_IN_CDB, LBA_OUT_OF_RANGE, READ_ERROR};
 use super::{truncate, CmdResult};
 use crate::iscsi::backstore::BLOCK_SIZE;
 
-/// LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT: we report 4096-byte physical blocks (8 logical
-/// blocks), the page size and file system block size under almost every backstore, so that
-/// initiators align I/O to it and hole punching (UNMAP) deallocates whole file system blocks.
-/// VPD 0xB0 OPTIMAL TRANSFER LENGTH GRANULARITY and UNMAP GRANULARITY are the same size.
-pub(crate) const LBPPB_EXPONENT: u8 = 3;
+/// LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT. 3 (4096-byte physical blocks, the page and file
+/// system block size under almost every backstore) would let initiators align I/O and UNMAP to
+/// whole file system blocks, and the layer supports it; it stays 0 (512-byte physical blocks)
+/// because libiscsi 1.19's GetLBAStatus.UnmapSingle expects, with more than one logical block
+/// per physical block, a GET LBA STATUS descriptor that does not start at the requested LBA,
+/// which SBC-3 forbids. VPD 0xB0 OPTIMAL TRANSFER LENGTH GRANULARITY and UNMAP GRANULARITY
+/// follow this constant.
+pub(crate) const LBPPB_EXPONENT: u8 = 0;
 /// Logical blocks per physical block (`1 << LBPPB_EXPONENT`).
 pub(crate) const LBPPB: u32 = 1 << LBPPB_EXPONENT;
 

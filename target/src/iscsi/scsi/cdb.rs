@@ -45,6 +45,7 @@ pub(crate) const RECEIVE_COPY_RESULTS: u8 = 0x84;
 pub(crate) const PREFETCH_16: u8 = 0x90;
 pub(crate) const SYNC_CACHE_16: u8 = 0x91;
 pub(crate) const WRITE_SAME_16: u8 = 0x93;
+pub(crate) const WRITE_ATOMIC_16: u8 = 0x9C;
 pub(crate) const SERVICE_ACTION_IN_16: u8 = 0x9E;
 pub(crate) const REPORT_LUNS: u8 = 0xA0;
 pub(crate) const MAINTENANCE_IN: u8 = 0xA3;
@@ -66,6 +67,9 @@ pub(crate) const SA_REPORT_TPGS: u8 = 0x0A;
 /// enforced. libiscsi's WriteSame16.Unmap writes 65536 blocks in one command; Linux caps its
 /// own requests far lower (BLK_DEF_MAX_SECTORS) as we report no optimal transfer length.
 pub const MAX_TRANSFER_BLOCKS: u32 = 65536;
+/// Largest WRITE ATOMIC (16), in blocks (VPD 0xB0 MAXIMUM ATOMIC TRANSFER LENGTH, 4 MiB). The
+/// whole LUN waits while one runs, so it is kept well below [`MAX_TRANSFER_BLOCKS`].
+pub(crate) const MAX_ATOMIC_BLOCKS: u32 = 8192;
 /// Largest COMPARE AND WRITE, in blocks (VPD 0xB0 MAXIMUM COMPARE AND WRITE LENGTH).
 pub(crate) const MAX_CAW_BLOCKS: u32 = 1;
 /// Largest parameter list we accept (UNMAP, MODE SELECT, PR OUT).
@@ -130,6 +134,7 @@ impl Cdb {
             READ_16 | WRITE_16 | WRITE_VERIFY_16 | VERIFY_16 | SYNC_CACHE_16 | WRITE_SAME_16
             | PREFETCH_16 | ORWRITE_16 => (self.be64(2), self.be32(10)),
             COMPARE_AND_WRITE => (self.be64(2), u32::from(self.b(13))),
+            WRITE_ATOMIC_16 => (self.be64(2), u32::from(self.be16(12))),
             _ => return None,
         })
     }
@@ -215,7 +220,7 @@ pub(crate) fn transfer_for(cdb: &Cdb) -> Transfer {
     match cdb.opcode() {
         READ_6 | READ_10 | READ_12 | READ_16 => inn(blocks_bytes(blocks)),
         WRITE_6 | WRITE_10 | WRITE_12 | WRITE_16 | WRITE_VERIFY_10 | WRITE_VERIFY_12
-        | WRITE_VERIFY_16 | ORWRITE_16 => out(blocks_bytes(blocks)),
+        | WRITE_VERIFY_16 | ORWRITE_16 | WRITE_ATOMIC_16 => out(blocks_bytes(blocks)),
         VERIFY_10 | VERIFY_12 | VERIFY_16 => match cdb.bytchk() {
             1 => out(blocks_bytes(blocks)),
             3 if blocks <= MAX_TRANSFER_BLOCKS => out(512),

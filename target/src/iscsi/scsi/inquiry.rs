@@ -7,7 +7,7 @@
 
 use super::alua::{relative_port, TARGET_PORT_GROUP};
 use super::capacity::LBPPB;
-use super::cdb::{Cdb, MAX_CAW_BLOCKS, MAX_TRANSFER_BLOCKS};
+use super::cdb::{Cdb, MAX_ATOMIC_BLOCKS, MAX_CAW_BLOCKS, MAX_TRANSFER_BLOCKS};
 use super::lun::Lun;
 use super::reservation::ItNexus;
 use super::sense::INVALID_FIELD_IN_CDB;
@@ -183,6 +183,9 @@ impl Lun {
             b[28..32].copy_from_slice(&0x8000_0000u32.to_be_bytes()); // UGAVALID, alignment 0
         }
         b[32..40].copy_from_slice(&MAX_WRITE_SAME_BLOCKS.to_be_bytes());
+        // MAXIMUM ATOMIC TRANSFER LENGTH (WRITE ATOMIC (16)). ATOMIC ALIGNMENT and ATOMIC
+        // TRANSFER LENGTH GRANULARITY 0: no restriction. Atomic boundaries: not supported.
+        b[40..44].copy_from_slice(&MAX_ATOMIC_BLOCKS.to_be_bytes());
         b
     }
 

@@ -3,13 +3,15 @@
 //!
 //! A [`Lun`] is shared by every connection that reaches it (`Arc<Lun>`, `&self` methods).
 //! Mutable state (mode pages, reservations, unit attentions, medium presence) sits behind
-//! one short-lived `Mutex`; data I/O goes straight to the thread-safe [`Backstore`] without it.
+//! one short-lived `Mutex`; data I/O goes to the thread-safe [`Backstore`] without it, under a
+//! per-LUN medium `RwLock` that plain I/O takes shared and WRITE ATOMIC (16), COMPARE AND WRITE
+//! and ORWRITE take exclusively (see `rw.rs`).
 //! [`LunSet`] routes a command to its LUN and answers REPORT LUNS and commands for LUNs that do
 //! not exist.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::capacity::read_defect_data;
 use super::cdb::{self, Cdb, Transfer};
@@ -132,8 +134,10 @@ pub struct Lun {
     wce: AtomicBool,
     /// Software write protect (control mode page SWP).
     swp: AtomicBool,
-    /// Serializes COMPARE AND WRITE so the compare and the write are atomic to each other.
-    pub(crate) caw: Mutex<()>,
+    /// Medium lock. Every command that reads or writes blocks holds it shared for its I/O;
+    /// WRITE ATOMIC (16), COMPARE AND WRITE and ORWRITE hold it exclusively, which makes them
+    /// atomic with respect to every other command on this LUN (see `rw.rs`).
+    io: RwLock<()>,
 }
 
 impl Lun {
@@ -155,7 +159,7 @@ impl Lun {
             config,
             store,
             capacity,
-            caw: Mutex::new(()),
+            io: RwLock::new(()),
         }
     }
 
@@ -173,6 +177,16 @@ impl Lun {
     /// because every critical section is a few plain assignments).
     pub(crate) fn state(&self) -> MutexGuard<'_, LunState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes the medium lock shared (plain reads and writes).
+    pub(crate) fn io_shared(&self) -> RwLockReadGuard<'_, ()> {
+        self.io.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes the medium lock exclusively (atomic commands). Never while holding it shared.
+    pub(crate) fn io_exclusive(&self) -> RwLockWriteGuard<'_, ()> {
+        self.io.write().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether writes currently go to a write-back cache (mode page 0x08 WCE).
@@ -197,8 +211,17 @@ impl Lun {
 
     /// How many bytes of Data-Out `cdb` expects and how much Data-In it may return, so the
     /// transport can issue R2Ts before executing. Never fails; unknown CDBs move nothing.
+    ///
+    /// On a write-protected LUN, WRITE SAME and COMPARE AND WRITE fail with DATA PROTECT
+    /// before their data is looked at, so they want none and no exact size: the transport
+    /// then executes them whatever the Expected Data Transfer Length, and the initiator gets
+    /// WRITE PROTECTED rather than INVALID FIELD IN CDB.
     pub fn transfer(&self, cdb: &[u8]) -> Transfer {
-        cdb::transfer_for(&Cdb::new(cdb))
+        let t = cdb::transfer_for(&Cdb::new(cdb));
+        if t.exact && self.write_protected() {
+            return Transfer::default();
+        }
+        t
     }
 
     /// LOGICAL UNIT RESET (SAM-5 6.3): releases the RESERVE(6) reservation, clears PREVENT,
@@ -302,6 +325,7 @@ impl Lun {
             READ_6 | READ_10 | READ_12 | READ_16 => self.read(c),
             WRITE_6 | WRITE_10 | WRITE_12 | WRITE_16 => self.write(c, data),
             WRITE_VERIFY_10 | WRITE_VERIFY_12 | WRITE_VERIFY_16 => self.write(c, data),
+            WRITE_ATOMIC_16 => self.write_atomic(c, data),
             ORWRITE_16 => self.orwrite(c, data),
             PREFETCH_10 | PREFETCH_16 => self.prefetch(c),
             READ_DEFECT_DATA_10 | READ_DEFECT_DATA_12 => read_defect_data(c),
@@ -367,6 +391,7 @@ fn is_media_access(op: u8) -> bool {
             | WRITE_10
             | WRITE_12
             | WRITE_16
+            | WRITE_ATOMIC_16
             | WRITE_VERIFY_10
             | WRITE_VERIFY_12
             | WRITE_VERIFY_16

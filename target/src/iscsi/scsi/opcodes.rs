@@ -85,6 +85,7 @@ pub(crate) const SUPPORTED: &[OpInfo] = &[
     op(cdb::PREFETCH_16, &[0x90, 0x02, F, F, F, F, F, F, F, F, F, F, F, F, 0, 0]),
     op(cdb::SYNC_CACHE_16, &[0x91, 0x02, F, F, F, F, F, F, F, F, F, F, F, F, 0, 0]),
     op(cdb::WRITE_SAME_16, &[0x93, 0x09, F, F, F, F, F, F, F, F, F, F, F, F, 0, 0]),
+    op(cdb::WRITE_ATOMIC_16, &[0x9C, 0x18, F, F, F, F, F, F, F, F, 0, 0, F, F, 0, 0]),
     sa(cdb::SERVICE_ACTION_IN_16, 0x10, &[0x9E, 0x1F, 0, 0, 0, 0, 0, 0, 0, 0, F, F, F, F, 0, 0]),
     sa(cdb::SERVICE_ACTION_IN_16, 0x12, &[0x9E, 0x1F, F, F, F, F, F, F, F, F, F, F, F, F, 0, 0]),
     op(cdb::REPORT_LUNS, &[0xA0, 0, F, 0, 0, 0, F, F, F, F, 0, 0]),

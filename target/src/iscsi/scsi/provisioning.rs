@@ -55,6 +55,7 @@ impl Lun {
         if n == 0 {
             return Ok(Vec::new());
         }
+        let _io = self.io_shared();
         if unmap && self.config.thin_provisioning {
             self.store
                 .punch_hole(lba * BLOCK_SIZE, n * BLOCK_SIZE)
@@ -116,6 +117,7 @@ impl Lun {
             check_range(lba, u64::from(blocks), self.capacity)?;
             ranges.push((lba, u64::from(blocks)));
         }
+        let _io = self.io_shared();
         for (lba, blocks) in ranges {
             self.store
                 .punch_hole(lba * BLOCK_SIZE, blocks * BLOCK_SIZE)

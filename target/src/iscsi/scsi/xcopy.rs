@@ -123,11 +123,11 @@ fn at(offset: usize) -> u16 {
 
 /// Splits a list into descriptors: `(offset in the parameter list, bytes)`. `len_of` gives a
 /// descriptor's length from its bytes; one that runs past the list is a length error.
-fn split<'p>(
-    list: &'p [u8],
+fn split(
+    list: &[u8],
     base: usize,
     len_of: impl Fn(&[u8]) -> usize,
-) -> Result<Vec<(usize, &'p [u8])>, Sense> {
+) -> Result<Vec<(usize, &[u8])>, Sense> {
     let mut out = Vec::new();
     let mut off = 0;
     while off < list.len() {
@@ -157,7 +157,8 @@ impl Lun {
         if plen == 0 {
             return Ok(Vec::new());
         }
-        if plen < HEADER_LEN {
+        // Longer lists are not solicited (see `cdb::transfer_for`).
+        if plen < HEADER_LEN || plen > cdb::MAX_PARAM_LIST as usize {
             return Err(PARAM_LIST_LENGTH.into());
         }
         let p = data.get(..plen).ok_or(INVALID_FIELD_IN_IU)?;
@@ -415,11 +416,12 @@ fn copy_segment(s: &Segment<'_>) -> Result<(), Sense> {
         let k = if backwards { chunks - 1 - k } else { k };
         let start = k * COPY_CHUNK_BLOCKS;
         let n = (s.blocks - start).min(COPY_CHUNK_BLOCKS);
-        let mut buf = vec![0u8; (n * BLOCK_SIZE) as usize];
-        s.src
-            .store
-            .read_at(&mut buf, (s.src_lba + start) * BLOCK_SIZE)
+        // n <= COPY_CHUNK_BLOCKS, so it fits in u32.
+        let buf = s
+            .src
+            .read_blocks(s.src_lba + start, n as u32)
             .map_err(|_| COPY_SEGMENT_FAILED)?;
+        let _io = s.dst.io_shared();
         s.dst
             .store
             .write_at(&buf, (s.dst_lba + start) * BLOCK_SIZE)

@@ -77,9 +77,13 @@ fn valid_case(lun: &Lun, op: u8, sa: Option<u16>) -> Option<(Vec<u8>, Vec<u8>)> 
             (c, p)
         }
         (RECEIVE_COPY_RESULTS, Some(sa)) => {
-            let mut c = vec![op, sa as u8, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0];
-            c[2] = 1;
+            let c = vec![op, sa as u8, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0];
             (c, vec![])
+        }
+        (WRITE_ATOMIC_16, _) => {
+            let mut c = cdb16(op, 0x08, 7, 0);
+            c[13] = 1;
+            (c, blk)
         }
         (SERVICE_ACTION_IN_16, Some(sa)) => {
             let mut c = cdb16(op, sa as u8, 0, 32);

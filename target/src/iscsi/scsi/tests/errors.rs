@@ -87,6 +87,43 @@ fn io_errors_map_to_sense() {
 }
 
 #[test]
+fn write_protected_lun_wants_no_exact_data() {
+    let (_, lun) = mem_lun_with(64, |c| c.read_only = true);
+    let mut caw = cdb16(COMPARE_AND_WRITE, 0, 0, 0);
+    caw[13] = 1;
+    for (c, len) in [
+        (cdb10(WRITE_SAME_10, 0x08, 0, 1), 512),
+        (cdb16(WRITE_SAME_16, 0, 0, 1), 512),
+        (caw, 1024),
+    ] {
+        assert_eq!(lun.transfer(&c), Transfer::default());
+        // With or without the data, the answer is WRITE PROTECTED.
+        assert_sense(&run(&lun, &c), WRITE_PROTECTED);
+        assert_sense(&run_data(&lun, &c, &vec![0; len]), WRITE_PROTECTED);
+    }
+    let (_, rw) = mem_lun(64);
+    assert!(rw.transfer(&cdb10(WRITE_SAME_10, 0, 0, 1)).exact);
+}
+
+#[test]
+fn extended_copy_io_error_is_copy_aborted_with_failed_segment_details() {
+    use super::xcopy::{params, rcr, segment, target, xcopy};
+    let lun = failing_lun(nix::libc::EIO);
+    let p = params(5, 0, &[target(&lun)], &[segment(0, 0, 4, 0, 8)]);
+    let r = xcopy(&lun, &p);
+    assert_eq!(r.sense.map(|s| s.key), Some(SenseKey::CopyAborted));
+    let r = run(&lun, &rcr(0x00, 5, 64));
+    let d = good(&r);
+    assert_eq!((d[4], d[5], d[6]), (0x02, 0, 0)); // completed with errors, 0 segments
+    let r = run(&lun, &rcr(0x04, 5, 255));
+    let d = good(&r);
+    assert_eq!(d.len(), 60 + 18);
+    assert_eq!(u32::from_be_bytes(d[0..4].try_into().unwrap()), 74);
+    assert_eq!((d[56], d[58], d[59]), (0x02, 0, 18));
+    assert_eq!((d[60] & 0x7F, d[62] & 0x0F), (0x70, 0x0A));
+}
+
+#[test]
 fn full_file_system_is_reported_as_space_allocation_failure() {
     let lun = failing_lun(nix::libc::ENOSPC);
     let r = run_data(&lun, &cdb10(WRITE_10, 0, 0, 1), &[0; 512]);

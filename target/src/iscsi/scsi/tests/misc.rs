@@ -12,7 +12,7 @@ const RS: [u8; 6] = [REQUEST_SENSE, 0, 0, 0, 252, 0];
 fn test_unit_ready_and_invalid_opcodes() {
     let (_, lun) = mem_lun(8);
     assert!(good(&run(&lun, &TUR)).is_empty());
-    for op in [0x04u8, 0x1D, 0x3B, 0x56, 0x7F, 0x83, 0xC0, 0xFF] {
+    for op in [0x04u8, 0x1D, 0x3B, 0x56, 0x7F, 0x86, 0xC0, 0xFF] {
         assert_sense(&run(&lun, &[op, 0, 0, 0, 0, 0, 0, 0, 0, 0]), INVALID_OPCODE);
     }
     assert_sense(&run(&lun, &[]), INVALID_OPCODE);

@@ -1,6 +1,7 @@
 //! Tests of the SCSI layer, one file per command family, against the in-memory backstore and
 //! against temporary files.
 
+mod atomic;
 mod commands;
 mod errors;
 mod inquiry;

@@ -6,6 +6,7 @@ use crate::iscsi::scsi::cdb::*;
 use crate::iscsi::scsi::sense::*;
 use crate::iscsi::scsi::LunSet;
 use proptest::prelude::*;
+use std::slice;
 
 /// EXTENDED COPY CDB for a parameter list of `len` bytes.
 fn xcopy_cdb(len: usize) -> Vec<u8> {
@@ -16,7 +17,7 @@ fn xcopy_cdb(len: usize) -> Vec<u8> {
 }
 
 /// RECEIVE COPY RESULTS CDB.
-fn rcr(sa: u8, list_id: u8, alloc: u32) -> Vec<u8> {
+pub(super) fn rcr(sa: u8, list_id: u8, alloc: u32) -> Vec<u8> {
     let mut c = vec![0u8; 16];
     c[0] = RECEIVE_COPY_RESULTS;
     c[1] = sa;
@@ -26,7 +27,7 @@ fn rcr(sa: u8, list_id: u8, alloc: u32) -> Vec<u8> {
 }
 
 /// Identification descriptor target descriptor naming `lun` by its NAA.
-fn target(lun: &Lun) -> Vec<u8> {
+pub(super) fn target(lun: &Lun) -> Vec<u8> {
     let mut d = vec![0u8; 32];
     d[0] = 0xE4;
     d[4] = 0x01; // binary
@@ -38,7 +39,7 @@ fn target(lun: &Lun) -> Vec<u8> {
 }
 
 /// Block device to block device segment descriptor.
-fn segment(src: u16, dst: u16, blocks: u16, src_lba: u64, dst_lba: u64) -> Vec<u8> {
+pub(super) fn segment(src: u16, dst: u16, blocks: u16, src_lba: u64, dst_lba: u64) -> Vec<u8> {
     let mut d = vec![0u8; 28];
     d[0] = 0x02;
     d[3] = 0x18;
@@ -51,7 +52,7 @@ fn segment(src: u16, dst: u16, blocks: u16, src_lba: u64, dst_lba: u64) -> Vec<u
 }
 
 /// A parameter list: header with `list_id` and LIST ID USAGE `usage`, then the descriptors.
-fn params(list_id: u8, usage: u8, targets: &[Vec<u8>], segments: &[Vec<u8>]) -> Vec<u8> {
+pub(super) fn params(list_id: u8, usage: u8, targets: &[Vec<u8>], segments: &[Vec<u8>]) -> Vec<u8> {
     let t: Vec<u8> = targets.concat();
     let s: Vec<u8> = segments.concat();
     let mut p = vec![0u8; 16];
@@ -64,7 +65,7 @@ fn params(list_id: u8, usage: u8, targets: &[Vec<u8>], segments: &[Vec<u8>]) -> 
     p
 }
 
-fn xcopy(lun: &Lun, p: &[u8]) -> ScsiResult {
+pub(super) fn xcopy(lun: &Lun, p: &[u8]) -> ScsiResult {
     run_data(lun, &xcopy_cdb(p.len()), p)
 }
 
@@ -132,7 +133,10 @@ fn operating_parameters() {
     assert_eq!(u16::from_be_bytes([d[8], d[9]]), 8); // targets
     assert_eq!(u16::from_be_bytes([d[10], d[11]]), 8); // segments
     assert_eq!(u32::from_be_bytes(d[12..16].try_into().unwrap()), 1024);
-    assert_eq!(u32::from_be_bytes(d[16..20].try_into().unwrap()), 0xFFFF * 512);
+    assert_eq!(
+        u32::from_be_bytes(d[16..20].try_into().unwrap()),
+        0xFFFF * 512
+    );
     assert_eq!(&d[20..32], &[0; 12]); // no inline, held or stream data
     assert_eq!(d[37], 9);
     assert_eq!(&d[43..], &[2, 0x02, 0xE4]);
@@ -141,7 +145,10 @@ fn operating_parameters() {
     let r = run(&lun, &[INQUIRY, 0, 0, 0, 96, 0]);
     assert_eq!(good(&r)[5] & 0x08, 0x08);
     for (op, sa) in [(EXTENDED_COPY, 0u8), (RECEIVE_COPY_RESULTS, 3)] {
-        let r = run(&lun, &[MAINTENANCE_IN, 0x0C, 0x02, op, 0, sa, 0, 0, 1, 0, 0, 0]);
+        let r = run(
+            &lun,
+            &[MAINTENANCE_IN, 0x0C, 0x02, op, 0, sa, 0, 0, 1, 0, 0, 0],
+        );
         assert_eq!(good(&r)[1] & 0x07, 0x03, "{op:#x}");
     }
 }
@@ -161,7 +168,12 @@ fn copy_between_luns_of_a_set() {
     set.insert(Arc::new(manager));
     let data = pattern(300, 3);
     write(&a, 100, &data);
-    let p = params(1, 0, &[ta.clone(), tb.clone()], &[segment(0, 1, 300, 100, 700)]);
+    let p = params(
+        1,
+        0,
+        &[ta.clone(), tb.clone()],
+        &[segment(0, 1, 300, 100, 700)],
+    );
     let n = nexus(1);
     good(&set.execute(&n, 2, &xcopy_cdb(p.len()), &p));
     assert_eq!(read(&b, 700, 300), data);
@@ -200,7 +212,7 @@ fn errors_on(lun: &Lun) {
     write(lun, 32, &pattern(8, 2));
     let t = target(lun);
     let seg = segment(0, 0, 8, 0, 16);
-    let ok = params(1, 0, &[t.clone()], &[seg.clone()]);
+    let ok = params(1, 0, slice::from_ref(&t), slice::from_ref(&seg));
     let check = |p: &[u8], want: Sense| assert_sense(&xcopy(lun, p), want);
 
     // Parameter list length 0 is not an error; shorter than a header is.
@@ -209,6 +221,8 @@ fn errors_on(lun: &Lun) {
     // Parameter list shorter than the header's descriptor lengths.
     check(&ok[..16 + 31], PARAM_LIST_LENGTH);
     check(&ok[..ok.len() - 1], PARAM_LIST_LENGTH);
+    // Longer than any parameter list the transport solicits.
+    assert_sense(&run_data(lun, &xcopy_cdb(70_000), &ok), PARAM_LIST_LENGTH);
     // Data-Out shorter than the CDB's parameter list length.
     assert_sense(
         &run_data(lun, &xcopy_cdb(ok.len()), &ok[..20]),
@@ -233,11 +247,11 @@ fn errors_on(lun: &Lun) {
     check(&p, INVALID_FIELD_IN_PARAM);
     // Descriptor counts and total length.
     check(
-        &params(1, 0, &vec![t.clone(); 9], &[seg.clone()]),
+        &params(1, 0, &vec![t.clone(); 9], slice::from_ref(&seg)),
         TOO_MANY_TARGET_DESCRIPTORS,
     );
     check(
-        &params(1, 0, &[t.clone()], &vec![seg.clone(); 9]),
+        &params(1, 0, slice::from_ref(&t), &vec![seg.clone(); 9]),
         TOO_MANY_SEGMENT_DESCRIPTORS,
     );
     check(
@@ -248,44 +262,56 @@ fn errors_on(lun: &Lun) {
     let mut fc = t.clone();
     fc[0] = 0xE0;
     check(
-        &params(1, 0, &[fc], &[seg.clone()]),
+        &params(1, 0, &[fc], slice::from_ref(&seg)),
         UNSUPPORTED_TARGET_DESCRIPTOR,
     );
     let mut s2s = vec![0u8; 20];
     s2s[0] = 0x03;
     s2s[3] = 0x10;
     check(
-        &params(1, 0, &[t.clone()], &[s2s]),
+        &params(1, 0, slice::from_ref(&t), &[s2s]),
         UNSUPPORTED_SEGMENT_DESCRIPTOR,
     );
     check(
-        &params(1, 0, &[t.clone()], &[seg[..20].to_vec()]),
+        &params(1, 0, slice::from_ref(&t), &[seg[..20].to_vec()]),
         PARAM_LIST_LENGTH,
     );
     let mut long = seg.clone();
     long[3] = 0x1C;
     long.extend_from_slice(&[0; 4]);
-    check(&params(1, 0, &[t.clone()], &[long]), INVALID_FIELD_IN_PARAM);
+    check(
+        &params(1, 0, slice::from_ref(&t), &[long]),
+        INVALID_FIELD_IN_PARAM,
+    );
     // Target descriptor fields: designator type, device type, block length.
     let mut eui = t.clone();
     eui[5] = 0x02;
-    check(&params(1, 0, &[eui], &[seg.clone()]), COPY_TARGET_NOT_REACHABLE);
+    check(
+        &params(1, 0, &[eui], slice::from_ref(&seg)),
+        COPY_TARGET_NOT_REACHABLE,
+    );
     let mut tape = t.clone();
     tape[1] = 0x01;
     check(
-        &params(1, 0, &[tape], &[seg.clone()]),
+        &params(1, 0, &[tape], slice::from_ref(&seg)),
         INCORRECT_COPY_TARGET_TYPE,
     );
     let mut bl = t.clone();
     bl[30] = 0x10;
-    check(&params(1, 0, &[bl], &[seg.clone()]), INVALID_FIELD_IN_PARAM);
+    check(
+        &params(1, 0, &[bl], slice::from_ref(&seg)),
+        INVALID_FIELD_IN_PARAM,
+    );
     let mut big = t.clone();
     big[7] = 21;
-    check(&params(1, 0, &[big], &[seg.clone()]), INVALID_FIELD_IN_PARAM);
+    check(
+        &params(1, 0, &[big], slice::from_ref(&seg)),
+        INVALID_FIELD_IN_PARAM,
+    );
     // LU ID TYPE and NUL are ignored (SPC-4).
     let mut luid = t.clone();
     luid[1] = 0x80;
-    good(&xcopy(lun, &params(1, 0, &[luid], &[seg.clone()])));
+    good(&xcopy(lun, &params(1, 0, &[luid], slice::from_ref(&seg))));
     // Segment fields: descriptor index, ranges. Nothing is written by a failed command,
     // even when an earlier segment was valid.
     let cap = lun.capacity_blocks();
@@ -296,12 +322,15 @@ fn errors_on(lun: &Lun) {
         segment(0, 0, 8, cap - 7, 0),
         segment(0, 0, 1, u64::MAX, 0),
     ] {
-        let p = params(1, 0, &[t.clone()], &[segment(0, 0, 8, 32, 0), bad]);
+        let p = params(1, 0, slice::from_ref(&t), &[segment(0, 0, 8, 32, 0), bad]);
         assert_eq!(xcopy(lun, &p).sense.unwrap().key, SenseKey::CopyAborted);
     }
     assert_eq!(read(lun, 0, 8), pattern(8, 1));
     // Zero blocks copies nothing.
-    good(&xcopy(lun, &params(1, 0, &[t.clone()], &[segment(0, 0, 0, 0, 1)])));
+    good(&xcopy(
+        lun,
+        &params(1, 0, slice::from_ref(&t), &[segment(0, 0, 0, 0, 1)]),
+    ));
 }
 
 #[test]
@@ -337,9 +366,15 @@ fn overlap_on(lun: &Lun) {
     let t = target(lun);
     let data = pattern(5000, 9);
     write(lun, 0, &data);
-    good(&xcopy(lun, &params(1, 0, &[t.clone()], &[segment(0, 0, 5000, 0, 100)])));
+    good(&xcopy(
+        lun,
+        &params(1, 0, slice::from_ref(&t), &[segment(0, 0, 5000, 0, 100)]),
+    ));
     assert_eq!(read(lun, 100, 5000), data);
-    good(&xcopy(lun, &params(1, 0, &[t.clone()], &[segment(0, 0, 5000, 100, 50)])));
+    good(&xcopy(
+        lun,
+        &params(1, 0, slice::from_ref(&t), &[segment(0, 0, 5000, 100, 50)]),
+    ));
     assert_eq!(read(lun, 50, 5000), data);
 }
 
@@ -356,11 +391,20 @@ fn list_identifier_usage() {
     let (_, lun) = mem_lun(64);
     let t = target(&lun);
     // 10b: results are not held.
-    good(&xcopy(&lun, &params(3, 2, &[t.clone()], &[segment(0, 0, 1, 0, 1)])));
+    good(&xcopy(
+        &lun,
+        &params(3, 2, slice::from_ref(&t), &[segment(0, 0, 1, 0, 1)]),
+    ));
     assert_sense(&run(&lun, &rcr(0x00, 3, 64)), INVALID_FIELD_IN_CDB);
     // 00b replaces earlier held results with the same list identifier.
-    good(&xcopy(&lun, &params(3, 0, &[t.clone()], &[segment(0, 0, 1, 0, 1)])));
-    good(&xcopy(&lun, &params(3, 0, &[t.clone()], &[segment(0, 0, 2, 0, 2); 2])));
+    good(&xcopy(
+        &lun,
+        &params(3, 0, slice::from_ref(&t), &[segment(0, 0, 1, 0, 1)]),
+    ));
+    good(&xcopy(
+        &lun,
+        &params(3, 0, slice::from_ref(&t), &vec![segment(0, 0, 2, 0, 2); 2]),
+    ));
     let r = run(&lun, &rcr(0x00, 3, 64));
     assert_eq!(good(&r)[5..7], [0, 2]);
 }
