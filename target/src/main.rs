@@ -14,7 +14,11 @@ use pxeroot_target::iscsi::server::Server;
 use tracing::{error, info};
 
 #[derive(Parser)]
-#[command(name = "pxeroot-target", version, about = "pxeroot server: iSCSI target for diskless clients")]
+#[command(
+    name = "pxeroot-target",
+    version,
+    about = "pxeroot server: iSCSI target for diskless clients"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -60,11 +64,20 @@ fn check(path: &std::path::Path) -> ExitCode {
     match checked.config {
         Some(c) => {
             let luns: usize = c.targets.iter().map(|t| t.luns.len()).sum();
-            println!("{}: ok: {} target(s), {luns} LUN(s), {} portal(s)", path.display(), c.targets.len(), c.iscsi.listen.len());
+            println!(
+                "{}: ok: {} target(s), {luns} LUN(s), {} portal(s)",
+                path.display(),
+                c.targets.len(),
+                c.iscsi.listen.len()
+            );
             ExitCode::SUCCESS
         }
         None => {
-            let errors = checked.problems.iter().filter(|p| p.severity == Severity::Error).count();
+            let errors = checked
+                .problems
+                .iter()
+                .filter(|p| p.severity == Severity::Error)
+                .count();
             eprintln!("{}: {errors} error(s)", path.display());
             ExitCode::from(EXIT_CONFIG)
         }
@@ -75,7 +88,8 @@ fn serve(path: &std::path::Path) -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PXEROOT_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_env("PXEROOT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
     let checked = Config::load(path);
@@ -84,7 +98,11 @@ fn serve(path: &std::path::Path) -> ExitCode {
         return ExitCode::from(EXIT_CONFIG);
     };
     // Blocking threads run SCSI commands (file I/O); a bound keeps memory bounded under load.
-    let runtime = match tokio::runtime::Builder::new_multi_thread().max_blocking_threads(64).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(16)
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             error!(error = %e, "cannot start the runtime");
@@ -135,7 +153,10 @@ struct Signals {
 impl Signals {
     fn install() -> std::io::Result<Signals> {
         use tokio::signal::unix::{signal, SignalKind};
-        Ok(Signals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
     }
 
     async fn wait(mut self) {

@@ -1061,7 +1061,12 @@ async fn writes_waiting_for_data_are_bounded() {
         match b.client.recv().await {
             Recv::Pdu(Pdu::R2t(r)) if itts.contains(&r.itt) => waiting += 1,
             Recv::Pdu(Pdu::ScsiResponse(r)) if itts.contains(&r.itt) => {
-                assert!(matches!(r.status, 0x08 | 0x28), "task {:#x}: status {:#04x}", r.itt, r.status);
+                assert!(
+                    matches!(r.status, 0x08 | 0x28),
+                    "task {:#x}: status {:#04x}",
+                    r.itt,
+                    r.status
+                );
                 b.exp_stat_sn = SerialNumber(r.stat_sn.0.wrapping_add(1));
                 refused += 1;
             }

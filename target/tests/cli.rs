@@ -23,7 +23,11 @@ fn check_names_each_problem_with_its_line_and_exits_2() {
           [[target.acl]]\ninitiator = \"*\"\nchap = { user = \"u\", secret = \"abcdefghijklmnop\" }\n\
           mutual_chap = { user = \"t\", secret = \"abcdefghijklmnop\" }\n",
     );
-    let out = Command::new(BIN).args(["check", "--config"]).arg(&conf).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&conf)
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     for want in [
@@ -35,7 +39,10 @@ fn check_names_each_problem_with_its_line_and_exits_2() {
     ] {
         assert!(err.contains(want), "missing {want:?} in:\n{err}");
     }
-    assert!(!err.contains("abcdefghijklmnop"), "a secret was printed:\n{err}");
+    assert!(
+        !err.contains("abcdefghijklmnop"),
+        "a secret was printed:\n{err}"
+    );
 }
 
 #[test]
@@ -50,8 +57,16 @@ fn check_accepts_a_good_file() {
         )
         .as_bytes(),
     );
-    let out = Command::new(BIN).args(["check", "--config"]).arg(&conf).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok: 1 target(s), 1 LUN(s), 1 portal(s)"));
 }
 
@@ -77,7 +92,10 @@ fn serve_then_signal(signal: nix::sys::signal::Signal) {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let listening = lines.by_ref().map_while(Result::ok).any(|l| l.contains("iSCSI portal listening"));
+    let listening = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains("iSCSI portal listening"));
     assert!(listening, "the server never listened");
     // A client connected when the signal arrives does not keep the server alive.
     let _client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -87,7 +105,10 @@ fn serve_then_signal(signal: nix::sys::signal::Signal) {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(Instant::now() < deadline, "still running 10 s after {signal}");
+        assert!(
+            Instant::now() < deadline,
+            "still running 10 s after {signal}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status.code(), Some(0), "exit status after {signal}");

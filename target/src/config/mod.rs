@@ -119,8 +119,12 @@ impl Cidr {
             v4 => v4,
         };
         match (self.addr, ip) {
-            (IpAddr::V4(n), IpAddr::V4(a)) => masked(u32::from(n).into(), u32::from(a).into(), self.prefix, 32),
-            (IpAddr::V6(n), IpAddr::V6(a)) => masked(u128::from(n), u128::from(a), self.prefix, 128),
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                masked(u32::from(n).into(), u32::from(a).into(), self.prefix, 32)
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                masked(u128::from(n), u128::from(a), self.prefix, 128)
+            }
             _ => false,
         }
     }
@@ -160,7 +164,11 @@ impl fmt::Display for Problem {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(f, "line {}, column {}: {kind}: {}", self.line, self.column, self.message)
+        write!(
+            f,
+            "line {}, column {}: {kind}: {}",
+            self.line, self.column, self.message
+        )
     }
 }
 
@@ -182,8 +190,17 @@ impl Collector<'_> {
     fn at(&mut self, severity: Severity, span: std::ops::Range<usize>, message: String) {
         let before = self.text.get(..span.start).unwrap_or(self.text);
         let line = before.matches('\n').count() + 1;
-        let column = before.rsplit('\n').next().map(|l| l.chars().count() + 1).unwrap_or(1);
-        self.problems.push(Problem { severity, line, column, message });
+        let column = before
+            .rsplit('\n')
+            .next()
+            .map(|l| l.chars().count() + 1)
+            .unwrap_or(1);
+        self.problems.push(Problem {
+            severity,
+            line,
+            column,
+            message,
+        });
     }
     fn error(&mut self, span: std::ops::Range<usize>, message: impl Into<String>) {
         self.at(Severity::Error, span, message.into());
@@ -212,21 +229,33 @@ impl Config {
 
     /// Validate configuration text. File paths named in it are checked on this machine.
     pub fn parse(text: &str) -> Checked {
-        let mut c = Collector { text, problems: Vec::new() };
+        let mut c = Collector {
+            text,
+            problems: Vec::new(),
+        };
         let file: wire::File = match toml::from_str(text) {
             Ok(f) => f,
             Err(e) => {
                 let span = e.span().unwrap_or(0..0);
                 c.error(span, e.message().to_string());
-                return Checked { config: None, problems: c.problems };
+                return Checked {
+                    config: None,
+                    problems: c.problems,
+                };
             }
         };
         let iscsi = iscsi_section(&mut c, file.iscsi.as_ref());
         let mut targets = Vec::new();
         for t in &file.target {
             if let Some(target) = target(&mut c, t) {
-                if targets.iter().any(|o: &TargetConfig| o.name.eq_ignore_ascii_case(&target.name)) {
-                    c.error(t.get_ref().name.span(), format!("target name {:?} appears twice", target.name));
+                if targets
+                    .iter()
+                    .any(|o: &TargetConfig| o.name.eq_ignore_ascii_case(&target.name))
+                {
+                    c.error(
+                        t.get_ref().name.span(),
+                        format!("target name {:?} appears twice", target.name),
+                    );
                 }
                 targets.push(target);
             }
@@ -235,14 +264,23 @@ impl Config {
             c.warn(0..0, "no [[target]]: the iSCSI server will serve nothing");
         }
         let ok = !c.problems.iter().any(|p| p.severity == Severity::Error);
-        Checked { config: ok.then_some(Config { iscsi, targets }), problems: c.problems }
+        Checked {
+            config: ok.then_some(Config { iscsi, targets }),
+            problems: c.problems,
+        }
     }
 }
 
-fn iscsi_section(c: &mut Collector<'_>, section: Option<&toml::Spanned<wire::Iscsi>>) -> IscsiConfig {
+fn iscsi_section(
+    c: &mut Collector<'_>,
+    section: Option<&toml::Spanned<wire::Iscsi>>,
+) -> IscsiConfig {
     let default_listen = vec![SocketAddr::from(([0, 0, 0, 0], ISCSI_PORT))];
     let Some(section) = section else {
-        return IscsiConfig { listen: default_listen, nop_interval: 30 };
+        return IscsiConfig {
+            listen: default_listen,
+            nop_interval: 30,
+        };
     };
     let s = section.get_ref();
     let mut listen = Vec::new();
@@ -259,16 +297,24 @@ fn iscsi_section(c: &mut Collector<'_>, section: Option<&toml::Spanned<wire::Isc
     if s.listen.is_none() {
         listen = default_listen;
     } else if listen.is_empty() && !c.problems.iter().any(|p| p.severity == Severity::Error) {
-        c.warn(section.span(), "iscsi.listen is empty: the iSCSI server will not listen");
+        c.warn(
+            section.span(),
+            "iscsi.listen is empty: the iSCSI server will not listen",
+        );
     }
-    IscsiConfig { listen, nop_interval: s.nop_interval.unwrap_or(30) }
+    IscsiConfig {
+        listen,
+        nop_interval: s.nop_interval.unwrap_or(30),
+    }
 }
 
 /// `IP:PORT`, `[IPv6]:PORT`, or a bare address (port 3260).
 fn parse_portal(s: &str) -> Option<SocketAddr> {
-    s.parse::<SocketAddr>()
-        .ok()
-        .or_else(|| s.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, ISCSI_PORT)))
+    s.parse::<SocketAddr>().ok().or_else(|| {
+        s.parse::<IpAddr>()
+            .ok()
+            .map(|ip| SocketAddr::new(ip, ISCSI_PORT))
+    })
 }
 
 /// RFC 7143 §4.2.7: iqn.yyyy-mm.reverse.domain[:anything], eui.<16 hex>, naa.<16 or 32 hex>.
@@ -282,10 +328,13 @@ pub fn valid_iscsi_name(name: &str) -> bool {
         return b.len() > 8
             && b.get(..4).is_some_and(|y| y.iter().all(u8::is_ascii_digit))
             && b.get(4) == Some(&b'-')
-            && b.get(5..7).is_some_and(|m| m.iter().all(u8::is_ascii_digit))
+            && b.get(5..7)
+                .is_some_and(|m| m.iter().all(u8::is_ascii_digit))
             && b.get(7) == Some(&b'.');
     }
-    let hex = |s: &str, lens: &[usize]| lens.contains(&s.len()) && s.chars().all(|ch| ch.is_ascii_hexdigit());
+    let hex = |s: &str, lens: &[usize]| {
+        lens.contains(&s.len()) && s.chars().all(|ch| ch.is_ascii_hexdigit())
+    };
     if let Some(rest) = lower.strip_prefix("eui.") {
         return hex(rest, &[16]);
     }
@@ -311,29 +360,57 @@ fn target(c: &mut Collector<'_>, t: &toml::Spanned<wire::Target>) -> Option<Targ
         let lw = l.get_ref();
         let id = *lw.id.get_ref();
         if id >= 16384 {
-            c.error(lw.id.span(), format!("target.lun.id {id} is too large (0..16383)"));
+            c.error(
+                lw.id.span(),
+                format!("target.lun.id {id} is too large (0..16383)"),
+            );
             ok = false;
         } else if luns.iter().any(|o| o.id == id) {
-            c.error(lw.id.span(), format!("LUN {id} appears twice in target {name}"));
+            c.error(
+                lw.id.span(),
+                format!("LUN {id} appears twice in target {name}"),
+            );
             ok = false;
         }
         let path = PathBuf::from(lw.path.get_ref());
         match std::fs::metadata(&path) {
             Err(e) => {
-                c.error(lw.path.span(), format!("target.lun.path {}: {e}", path.display()));
+                c.error(
+                    lw.path.span(),
+                    format!("target.lun.path {}: {e}", path.display()),
+                );
                 ok = false;
             }
             Ok(m) if m.is_dir() => {
-                c.error(lw.path.span(), format!("target.lun.path {} is a directory, not an image or block device", path.display()));
+                c.error(
+                    lw.path.span(),
+                    format!(
+                        "target.lun.path {} is a directory, not an image or block device",
+                        path.display()
+                    ),
+                );
                 ok = false;
             }
             Ok(m) => {
                 if !lw.read_only && m.permissions().readonly() {
-                    c.error(lw.path.span(), format!("target.lun.path {} is not writable; set read_only = true", path.display()));
+                    c.error(
+                        lw.path.span(),
+                        format!(
+                            "target.lun.path {} is not writable; set read_only = true",
+                            path.display()
+                        ),
+                    );
                     ok = false;
                 }
                 if m.is_file() && m.len() % 512 != 0 {
-                    c.warn(lw.path.span(), format!("{} is {} bytes, not a multiple of 512: the tail is not served", path.display(), m.len()));
+                    c.warn(
+                        lw.path.span(),
+                        format!(
+                            "{} is {} bytes, not a multiple of 512: the tail is not served",
+                            path.display(),
+                            m.len()
+                        ),
+                    );
                 }
             }
         }
@@ -347,7 +424,10 @@ fn target(c: &mut Collector<'_>, t: &toml::Spanned<wire::Target>) -> Option<Targ
         });
     }
     if luns.is_empty() {
-        c.error(w.name.span(), format!("target {name} has no [[target.lun]]"));
+        c.error(
+            w.name.span(),
+            format!("target {name} has no [[target.lun]]"),
+        );
         ok = false;
     }
     let mut acls = Vec::new();
@@ -358,9 +438,17 @@ fn target(c: &mut Collector<'_>, t: &toml::Spanned<wire::Target>) -> Option<Targ
         }
     }
     if w.acl.is_empty() {
-        c.warn(w.name.span(), format!("target {name} has no [[target.acl]]: no initiator may log in"));
+        c.warn(
+            w.name.span(),
+            format!("target {name} has no [[target.acl]]: no initiator may log in"),
+        );
     }
-    ok.then(|| TargetConfig { name, alias: w.alias.clone(), luns, acls })
+    ok.then(|| TargetConfig {
+        name,
+        alias: w.alias.clone(),
+        luns,
+        acls,
+    })
 }
 
 fn acl(c: &mut Collector<'_>, a: &toml::Spanned<wire::Acl>) -> Option<Acl> {
@@ -371,7 +459,10 @@ fn acl(c: &mut Collector<'_>, a: &toml::Spanned<wire::Acl>) -> Option<Acl> {
         None
     } else {
         if !valid_iscsi_name(initiator) {
-            c.error(w.initiator.span(), format!("target.acl.initiator {initiator:?} is not an iSCSI name or \"*\""));
+            c.error(
+                w.initiator.span(),
+                format!("target.acl.initiator {initiator:?} is not an iSCSI name or \"*\""),
+            );
             ok = false;
         }
         Some(initiator.to_string())
@@ -381,30 +472,49 @@ fn acl(c: &mut Collector<'_>, a: &toml::Spanned<wire::Acl>) -> Option<Acl> {
         Some(s) => {
             let parsed = Cidr::parse(s.get_ref());
             if parsed.is_none() {
-                c.error(s.span(), format!("target.acl.address {:?} is not an address or CIDR (10.0.0.0/24)", s.get_ref()));
+                c.error(
+                    s.span(),
+                    format!(
+                        "target.acl.address {:?} is not an address or CIDR (10.0.0.0/24)",
+                        s.get_ref()
+                    ),
+                );
                 ok = false;
             }
             parsed
         }
     };
-    let mut creds = |field: &str, chap: &Option<toml::Spanned<wire::Chap>>| -> Option<Credentials> {
-        let chap = chap.as_ref()?;
-        let w = chap.get_ref();
-        if w.user.is_empty() || w.user.len() > 255 {
-            c.error(chap.span(), format!("target.acl.{field}.user must be 1 to 255 characters"));
-            ok = false;
-        }
-        if w.secret.is_empty() || w.secret.len() > 255 {
-            c.error(chap.span(), format!("target.acl.{field}.secret must be 1 to 255 bytes"));
-            ok = false;
-        } else if w.secret.len() < 12 {
-            c.warn(
-                chap.span(),
-                format!("target.acl.{field}.secret is {} bytes; RFC 7143 asks for at least 12", w.secret.len()),
-            );
-        }
-        Some(Credentials::new(w.user.clone(), w.secret.as_bytes().to_vec()))
-    };
+    let mut creds =
+        |field: &str, chap: &Option<toml::Spanned<wire::Chap>>| -> Option<Credentials> {
+            let chap = chap.as_ref()?;
+            let w = chap.get_ref();
+            if w.user.is_empty() || w.user.len() > 255 {
+                c.error(
+                    chap.span(),
+                    format!("target.acl.{field}.user must be 1 to 255 characters"),
+                );
+                ok = false;
+            }
+            if w.secret.is_empty() || w.secret.len() > 255 {
+                c.error(
+                    chap.span(),
+                    format!("target.acl.{field}.secret must be 1 to 255 bytes"),
+                );
+                ok = false;
+            } else if w.secret.len() < 12 {
+                c.warn(
+                    chap.span(),
+                    format!(
+                        "target.acl.{field}.secret is {} bytes; RFC 7143 asks for at least 12",
+                        w.secret.len()
+                    ),
+                );
+            }
+            Some(Credentials::new(
+                w.user.clone(),
+                w.secret.as_bytes().to_vec(),
+            ))
+        };
     let chap = creds("chap", &w.chap);
     let mutual_chap = creds("mutual_chap", &w.mutual_chap);
     if let (Some(one), Some(two)) = (&w.chap, &w.mutual_chap) {
@@ -414,10 +524,18 @@ fn acl(c: &mut Collector<'_>, a: &toml::Spanned<wire::Acl>) -> Option<Acl> {
         }
     }
     if w.mutual_chap.is_some() && w.chap.is_none() {
-        c.error(a.span(), "target.acl.mutual_chap needs target.acl.chap (the initiator authenticates first)");
+        c.error(
+            a.span(),
+            "target.acl.mutual_chap needs target.acl.chap (the initiator authenticates first)",
+        );
         ok = false;
     }
-    ok.then_some(Acl { initiator, address, chap, mutual_chap })
+    ok.then_some(Acl {
+        initiator,
+        address,
+        chap,
+        mutual_chap,
+    })
 }
 
 #[cfg(test)]

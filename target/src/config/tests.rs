@@ -39,13 +39,23 @@ fn the_readme_example_is_valid() {
     assert_eq!(t.luns[0].id, 0);
     assert!(t.luns[0].write_cache);
     let acl = &t.acls[0];
-    assert!(acl.matches("IQN.2013-02.org.example.client:default", "10.0.0.5".parse().unwrap()));
-    assert!(!acl.matches("iqn.2013-02.org.example.client:other", "10.0.0.5".parse().unwrap()));
+    assert!(acl.matches(
+        "IQN.2013-02.org.example.client:default",
+        "10.0.0.5".parse().unwrap()
+    ));
+    assert!(!acl.matches(
+        "iqn.2013-02.org.example.client:other",
+        "10.0.0.5".parse().unwrap()
+    ));
     assert_eq!(acl.chap.as_ref().unwrap().user, "client");
 }
 
 fn problems(text: &str) -> Vec<String> {
-    Config::parse(text).problems.iter().map(ToString::to_string).collect()
+    Config::parse(text)
+        .problems
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 #[test]
@@ -55,19 +65,40 @@ fn each_mistake_is_named_with_its_line() {
         .replace("iqn.2026-11.org.example:disk1", "disk1")
         .replace("target-secret-1", "client-secret-1");
     let p = problems(&text);
-    assert!(p.iter().any(|m| m.starts_with("line 2, column 11: error: iscsi.listen: \"0.0.0.0:99999\"")), "{p:#?}");
-    assert!(p.iter().any(|m| m.starts_with("line 5, column 8: error: target.name \"disk1\" is not an iSCSI name")), "{p:#?}");
-    assert!(p.iter().any(|m| m.starts_with("line 13,") && m.contains("different secrets")), "{p:#?}");
-    assert!(p.iter().all(|m| !m.contains("client-secret-1")), "a secret leaked: {p:#?}");
+    assert!(
+        p.iter()
+            .any(|m| m.starts_with("line 2, column 11: error: iscsi.listen: \"0.0.0.0:99999\"")),
+        "{p:#?}"
+    );
+    assert!(
+        p.iter().any(|m| m
+            .starts_with("line 5, column 8: error: target.name \"disk1\" is not an iSCSI name")),
+        "{p:#?}"
+    );
+    assert!(
+        p.iter()
+            .any(|m| m.starts_with("line 13,") && m.contains("different secrets")),
+        "{p:#?}"
+    );
+    assert!(
+        p.iter().all(|m| !m.contains("client-secret-1")),
+        "a secret leaked: {p:#?}"
+    );
     assert!(Config::parse(&text).config.is_none());
 }
 
 #[test]
 fn syntax_errors_and_unknown_keys_have_lines() {
     let p = problems("[iscsi]\nlisten = [\"0.0.0.0:3260\"\n");
-    assert!(p[0].starts_with("line 2,") || p[0].starts_with("line 3,"), "{p:?}");
+    assert!(
+        p[0].starts_with("line 2,") || p[0].starts_with("line 3,"),
+        "{p:?}"
+    );
     let p = problems("[iscsi]\nlisen = []\n");
-    assert!(p[0].starts_with("line 2, column 1: error: unknown field `lisen`"), "{p:?}");
+    assert!(
+        p[0].starts_with("line 2, column 1: error: unknown field `lisen`"),
+        "{p:?}"
+    );
 }
 
 #[test]
@@ -78,9 +109,22 @@ fn missing_image_duplicate_lun_and_short_secret() {
         image().display()
     );
     let p = problems(&text);
-    assert!(p.iter().any(|m| m.starts_with("line 5, column 8: error: target.lun.path /nonexistent/x.img")), "{p:#?}");
-    assert!(p.iter().any(|m| m.starts_with("line 7, column 6: error: LUN 0 appears twice")), "{p:#?}");
-    assert!(p.iter().any(|m| m.starts_with("line 11,") && m.contains("warning") && m.contains("at least 12")), "{p:#?}");
+    assert!(
+        p.iter()
+            .any(|m| m.starts_with("line 5, column 8: error: target.lun.path /nonexistent/x.img")),
+        "{p:#?}"
+    );
+    assert!(
+        p.iter()
+            .any(|m| m.starts_with("line 7, column 6: error: LUN 0 appears twice")),
+        "{p:#?}"
+    );
+    assert!(
+        p.iter().any(|m| m.starts_with("line 11,")
+            && m.contains("warning")
+            && m.contains("at least 12")),
+        "{p:#?}"
+    );
     assert!(p.iter().all(|m| !m.contains("\"short\"")));
 }
 
@@ -90,18 +134,32 @@ fn cidr_matching() {
     assert!(c.contains("10.0.0.77".parse().unwrap()));
     assert!(!c.contains("10.0.1.1".parse().unwrap()));
     assert!(c.contains("::ffff:10.0.0.9".parse().unwrap()));
-    assert!(Cidr::parse("fd00::/8").unwrap().contains("fd12::1".parse().unwrap()));
-    assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("192.0.2.1".parse().unwrap()));
+    assert!(Cidr::parse("fd00::/8")
+        .unwrap()
+        .contains("fd12::1".parse().unwrap()));
+    assert!(Cidr::parse("0.0.0.0/0")
+        .unwrap()
+        .contains("192.0.2.1".parse().unwrap()));
     assert_eq!(Cidr::parse("10.0.0.0/33"), None);
     assert_eq!(Cidr::parse("nope"), None);
 }
 
 #[test]
 fn iscsi_names() {
-    for ok in ["iqn.2013-02.org.example.client:default", "eui.0123456789ABCDEF", "naa.52004567BA64678D"] {
+    for ok in [
+        "iqn.2013-02.org.example.client:default",
+        "eui.0123456789ABCDEF",
+        "naa.52004567BA64678D",
+    ] {
         assert!(valid_iscsi_name(ok), "{ok}");
     }
-    for bad in ["disk1", "iqn.2013.org", "iqn.13-02.org.x", "eui.123", "iqn.2013-02.org.example has space"] {
+    for bad in [
+        "disk1",
+        "iqn.2013.org",
+        "iqn.13-02.org.x",
+        "eui.123",
+        "iqn.2013-02.org.example has space",
+    ] {
         assert!(!valid_iscsi_name(bad), "{bad}");
     }
 }

@@ -82,6 +82,9 @@ pub struct Chap {
 
 impl fmt::Debug for Chap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Chap").field("user", &self.user).field("secret", &"<redacted>").finish()
+        f.debug_struct("Chap")
+            .field("user", &self.user)
+            .field("secret", &"<redacted>")
+            .finish()
     }
 }

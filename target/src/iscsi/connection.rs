@@ -18,9 +18,9 @@ use pxeroot_proto::frame::{encode, pdu_len, Frame, FrameLimits};
 use pxeroot_proto::login::{LoginOutcome, LoginState, TargetConfig, TargetLogin};
 use pxeroot_proto::negotiate::LocalParams;
 use pxeroot_proto::pdu::{
-    DataIn, DataOut, LogoutRequest, LogoutResponse, LogoutResponseCode, NopIn, NopOut, Pdu, PduRepr, R2t, Reject,
-    RejectReason, ScsiCommand, ScsiResponse, TaskMgmtFunction, TaskMgmtRequest, TaskMgmtResponse,
-    TaskMgmtResponseCode, TextRequest, TextResponse,
+    DataIn, DataOut, LogoutRequest, LogoutResponse, LogoutResponseCode, NopIn, NopOut, Pdu,
+    PduRepr, R2t, Reject, RejectReason, ScsiCommand, ScsiResponse, TaskMgmtFunction,
+    TaskMgmtRequest, TaskMgmtResponse, TaskMgmtResponseCode, TextRequest, TextResponse,
 };
 use pxeroot_proto::text::{Key, TextPairs};
 use pxeroot_proto::{Lun as LunField, SerialNumber, WireError};
@@ -115,7 +115,9 @@ impl PduReader {
                 return if self.start == self.buf.len() {
                     Ok(None)
                 } else {
-                    Err(ConnError::Protocol("connection closed in the middle of a PDU"))
+                    Err(ConnError::Protocol(
+                        "connection closed in the middle of a PDU",
+                    ))
                 };
             }
         }
@@ -123,11 +125,20 @@ impl PduReader {
 }
 
 /// Serve one TCP connection until logout, error, reinstatement or shutdown.
-pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr, shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    server: Arc<Server>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    shutdown: watch::Receiver<bool>,
+) {
     let local = stream.local_addr().ok();
     let _ = stream.set_nodelay(true);
     let (rd, wr) = stream.into_split();
-    let mut reader = PduReader { rd, buf: Vec::with_capacity(64 * 1024), start: 0 };
+    let mut reader = PduReader {
+        rd,
+        buf: Vec::with_capacity(64 * 1024),
+        start: 0,
+    };
     let mut wr = BufWriter::with_capacity(256 * 1024, wr);
     let mut stop = shutdown.clone();
     let logged_in = tokio::select! {
@@ -150,7 +161,9 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr, shu
         info!(%peer, initiator, "discovery session");
         let (tx, writer) = spawn_writer(wr);
         let mut conn = Conn::new(Arc::clone(&server), &outcome, peer, local, tx, None);
-        let r = conn.run(&mut reader, shutdown, Arc::new(Notify::new())).await;
+        let r = conn
+            .run(&mut reader, shutdown, Arc::new(Notify::new()))
+            .await;
         drop(conn);
         let _ = writer.await;
         r
@@ -171,7 +184,14 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr, shu
         let close = Arc::new(Notify::new());
         let id = server.register(&initiator, outcome.isid.0, &target_name, Arc::clone(&close));
         let (tx, writer) = spawn_writer(wr);
-        let mut conn = Conn::new(Arc::clone(&server), &outcome, peer, local, tx, Some(Arc::clone(&target.luns)));
+        let mut conn = Conn::new(
+            Arc::clone(&server),
+            &outcome,
+            peer,
+            local,
+            tx,
+            Some(Arc::clone(&target.luns)),
+        );
         let r = conn.run(&mut reader, shutdown, close).await;
         conn.finish().await;
         target.luns.nexus_lost(&conn.nexus);
@@ -198,8 +218,14 @@ async fn login(
     rng.fill_bytes(&mut sn);
     let mut login = TargetLogin::new(TargetConfig {
         params: LocalParams {
-            header_digest: vec![pxeroot_proto::digest::DigestKind::Crc32c, pxeroot_proto::digest::DigestKind::None],
-            data_digest: vec![pxeroot_proto::digest::DigestKind::Crc32c, pxeroot_proto::digest::DigestKind::None],
+            header_digest: vec![
+                pxeroot_proto::digest::DigestKind::Crc32c,
+                pxeroot_proto::digest::DigestKind::None,
+            ],
+            data_digest: vec![
+                pxeroot_proto::digest::DigestKind::Crc32c,
+                pxeroot_proto::digest::DigestKind::None,
+            ],
             max_recv_data_segment_length: 256 * 1024,
             max_burst_length: 1024 * 1024,
             first_burst_length: 256 * 1024,
@@ -207,7 +233,12 @@ async fn login(
             immediate_data: true,
             ..LocalParams::default()
         },
-        chap_algorithms: vec![ChapAlgorithm::Sha3_256, ChapAlgorithm::Sha256, ChapAlgorithm::Sha1, ChapAlgorithm::Md5],
+        chap_algorithms: vec![
+            ChapAlgorithm::Sha3_256,
+            ChapAlgorithm::Sha256,
+            ChapAlgorithm::Sha1,
+            ChapAlgorithm::Md5,
+        ],
         stat_sn: SerialNumber(u32::from_be_bytes(sn)),
         cmd_window: CMD_WINDOW,
         policy: Box::new(server.policy(peer.ip())),
@@ -262,7 +293,10 @@ impl Backlog {
 
     fn sub(&self, n: usize) {
         let sub = |b: usize| Some(b.saturating_sub(n));
-        let before = self.bytes.fetch_update(Ordering::AcqRel, Ordering::Acquire, sub).unwrap_or_else(|b| b);
+        let before = self
+            .bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, sub)
+            .unwrap_or_else(|b| b);
         if before >= MAX_BACKLOG && before.saturating_sub(n) < MAX_BACKLOG {
             self.drained.notify_one();
         }
@@ -361,12 +395,23 @@ impl Sender {
 
     /// ExpCmdSN and MaxCmdSN to advertise.
     fn window(n: &Numbers) -> (SerialNumber, SerialNumber) {
-        (n.exp_cmd_sn, SerialNumber(n.exp_cmd_sn.0.wrapping_add(CMD_WINDOW - 1)))
+        (
+            n.exp_cmd_sn,
+            SerialNumber(n.exp_cmd_sn.0.wrapping_add(CMD_WINDOW - 1)),
+        )
     }
 
     /// Queue PDUs built by `build` from (StatSN to use, ExpCmdSN, MaxCmdSN); `build` returns
     /// how many StatSNs it consumed. Runs under the lock, so the wire order is StatSN order.
-    fn send_with(&self, build: impl FnOnce(SerialNumber, SerialNumber, SerialNumber, &mut Vec<u8>) -> Result<u32, WireError>) {
+    fn send_with(
+        &self,
+        build: impl FnOnce(
+            SerialNumber,
+            SerialNumber,
+            SerialNumber,
+            &mut Vec<u8>,
+        ) -> Result<u32, WireError>,
+    ) {
         let mut n = self.lock();
         let (exp, max) = Self::window(&n);
         let mut out = Vec::new();
@@ -480,11 +525,19 @@ impl Conn {
         while self.jobs.join_next().await.is_some() {}
     }
 
-    async fn run(&mut self, reader: &mut PduReader, mut shutdown: watch::Receiver<bool>, close: Arc<Notify>) -> Result<(), ConnError> {
+    async fn run(
+        &mut self,
+        reader: &mut PduReader,
+        mut shutdown: watch::Receiver<bool>,
+        close: Arc<Notify>,
+    ) -> Result<(), ConnError> {
         let mut idle_pings = 0u32;
         let backlog = Arc::clone(&self.send.tx.backlog);
         loop {
-            let nop = self.server.nop_interval.unwrap_or(Duration::from_secs(3600));
+            let nop = self
+                .server
+                .nop_interval
+                .unwrap_or(Duration::from_secs(3600));
             let received = tokio::select! {
                 r = reader.next(&self.rx_limits), if !backlog.full() => r?,
                 () = backlog.drained.notified(), if backlog.full() => continue,
@@ -552,7 +605,14 @@ impl Conn {
     fn reject(&self, reason: RejectReason, header: &[u8; BHS_LEN]) {
         let send = self.send.clone();
         self.send.send_with(|stat_sn, exp, max, out| {
-            let r = Reject { reason, stat_sn, exp_cmd_sn: exp, max_cmd_sn: max, data_sn: SerialNumber(0), header: header.to_vec() };
+            let r = Reject {
+                reason,
+                stat_sn,
+                exp_cmd_sn: exp,
+                max_cmd_sn: max,
+                data_sn: SerialNumber(0),
+                header: header.to_vec(),
+            };
             send.encode(&r, out)?;
             Ok(1)
         });
@@ -566,7 +626,12 @@ impl Conn {
         }
         let (exp, max) = Sender::window(&n);
         if cmd_sn.lt(exp) || cmd_sn.gt(max) {
-            debug!(cmd_sn = cmd_sn.0, exp = exp.0, max = max.0, "CmdSN outside the window: ignored");
+            debug!(
+                cmd_sn = cmd_sn.0,
+                exp = exp.0,
+                max = max.0,
+                "CmdSN outside the window: ignored"
+            );
             return false;
         }
         n.exp_cmd_sn = SerialNumber(cmd_sn.0.wrapping_add(1));
@@ -612,20 +677,42 @@ impl Conn {
             return;
         }
         if edtl > MAX_WRITE_BUFFER {
-            respond(&self.send, cmd.lun, cmd.itt, edtl, 0, ScsiResult::check(sense::INVALID_FIELD_IN_CDB));
+            respond(
+                &self.send,
+                cmd.lun,
+                cmd.itt,
+                edtl,
+                0,
+                ScsiResult::check(sense::INVALID_FIELD_IN_CDB),
+            );
             return;
         }
-        let imm = if self.immediate_data { cmd.data.len().min(edtl as usize) } else { 0 };
+        let imm = if self.immediate_data {
+            cmd.data.len().min(edtl as usize)
+        } else {
+            0
+        };
         let pending: usize = self.writes.values().map(|w| w.buf.len()).sum();
-        if imm < edtl as usize && (self.writes.len() >= CMD_WINDOW as usize || pending + edtl as usize > MAX_PENDING_WRITES) {
+        if imm < edtl as usize
+            && (self.writes.len() >= CMD_WINDOW as usize
+                || pending + edtl as usize > MAX_PENDING_WRITES)
+        {
             // Too many writes wait for their data: TASK SET FULL (SAM-5 §5.3), retried later.
-            let full = ScsiResult { status: ScsiStatus::TaskSetFull, data_in: Vec::new(), sense: None };
+            let full = ScsiResult {
+                status: ScsiStatus::TaskSetFull,
+                data_in: Vec::new(),
+                sense: None,
+            };
             respond(&self.send, cmd.lun, cmd.itt, edtl, 0, full);
             return;
         }
         let mut buf = vec![0u8; edtl as usize];
         buf[..imm].copy_from_slice(&cmd.data[..imm]);
-        let unsolicited_end = if self.initial_r2t { imm as u32 } else { self.first_burst.min(edtl).max(imm as u32) };
+        let unsolicited_end = if self.initial_r2t {
+            imm as u32
+        } else {
+            self.first_burst.min(edtl).max(imm as u32)
+        };
         let mut task = WriteTask {
             lun,
             lun_field: cmd.lun,
@@ -696,7 +783,10 @@ impl Conn {
         let expected = if d.ttt == RESERVED_TAG {
             Some(&mut task.unsolicited_sn)
         } else {
-            task.outstanding.iter_mut().find(|(t, _)| *t == d.ttt).map(|(_, sn)| sn)
+            task.outstanding
+                .iter_mut()
+                .find(|(t, _)| *t == d.ttt)
+                .map(|(_, sn)| sn)
         };
         let failure = match expected {
             Some(sn) if *sn == d.data_sn.0 => {
@@ -709,11 +799,21 @@ impl Conn {
         let start = d.buffer_offset as usize;
         let end = start + d.data.len();
         let failure = failure.or_else(|| {
-            task.buf.get(start..end).is_none().then_some(("data past the Expected Data Transfer Length", TOO_MUCH_WRITE_DATA))
+            task.buf.get(start..end).is_none().then_some((
+                "data past the Expected Data Transfer Length",
+                TOO_MUCH_WRITE_DATA,
+            ))
         });
         if let Some((why, sense)) = failure {
             debug!(peer = %self.peer, itt = d.itt, why, "Data-Out refused: the task fails");
-            respond(&self.send, task.lun_field, d.itt, task.edtl, task.spdtl, ScsiResult::check(sense));
+            respond(
+                &self.send,
+                task.lun_field,
+                d.itt,
+                task.edtl,
+                task.spdtl,
+                ScsiResult::check(sense),
+            );
             return Ok(());
         }
         let Some(dest) = task.buf.get_mut(start..end) else {
@@ -740,19 +840,45 @@ impl Conn {
         // reported as underflow.
         let mut buf = task.buf;
         buf.truncate(task.needed as usize);
-        self.execute(task.lun, task.lun_field, itt, task.cdb, task.edtl, Some(task.spdtl), buf);
+        self.execute(
+            task.lun,
+            task.lun_field,
+            itt,
+            task.cdb,
+            task.edtl,
+            Some(task.spdtl),
+            buf,
+        );
     }
 
     /// Run a command on a blocking thread and send its Data-In and status. `write_len` is the
     /// Data-Out the CDB consumed, for writes.
     #[allow(clippy::too_many_arguments)]
-    fn execute(&mut self, lun: u64, lun_field: LunField, itt: u32, cdb: [u8; 16], edtl: u32, write_len: Option<u32>, data_out: Vec<u8>) {
-        let Some(luns) = self.luns.clone() else { return };
+    fn execute(
+        &mut self,
+        lun: u64,
+        lun_field: LunField,
+        itt: u32,
+        cdb: [u8; 16],
+        edtl: u32,
+        write_len: Option<u32>,
+        data_out: Vec<u8>,
+    ) {
+        let Some(luns) = self.luns.clone() else {
+            return;
+        };
         let nexus = self.nexus.clone();
         let send = self.send.clone();
         send.lock().running.insert(itt, lun);
         // The Data-In a read may return counts against the backlog from now until it is queued.
-        let reserved = Reservation::new(&send.tx.backlog, if write_len.is_none() { edtl as usize } else { 0 });
+        let reserved = Reservation::new(
+            &send.tx.backlog,
+            if write_len.is_none() {
+                edtl as usize
+            } else {
+                0
+            },
+        );
         self.jobs.spawn_blocking(move || {
             let _reserved = reserved;
             let result = luns.execute(&nexus, lun, &cdb, &data_out);
@@ -780,7 +906,15 @@ impl Conn {
         data.truncate(self.send.limits.max_data_segment_len as usize);
         let send = self.send.clone();
         self.send.send_with(|stat_sn, exp, max, out| {
-            let r = NopIn { lun: n.lun, itt: n.itt, ttt: RESERVED_TAG, stat_sn, exp_cmd_sn: exp, max_cmd_sn: max, data };
+            let r = NopIn {
+                lun: n.lun,
+                itt: n.itt,
+                ttt: RESERVED_TAG,
+                stat_sn,
+                exp_cmd_sn: exp,
+                max_cmd_sn: max,
+                data,
+            };
             send.encode(&r, out)?;
             Ok(1)
         });
@@ -791,7 +925,15 @@ impl Conn {
         let ttt = self.next_ttt;
         self.next_ttt = self.next_ttt.wrapping_add(1).max(1);
         self.send.send_with(|stat_sn, exp, max, out| {
-            let r = NopIn { lun: LunField::ZERO, itt: RESERVED_TAG, ttt, stat_sn, exp_cmd_sn: exp, max_cmd_sn: max, data: Vec::new() };
+            let r = NopIn {
+                lun: LunField::ZERO,
+                itt: RESERVED_TAG,
+                ttt,
+                stat_sn,
+                exp_cmd_sn: exp,
+                max_cmd_sn: max,
+                data: Vec::new(),
+            };
             send.encode(&r, out)?;
             Ok(0)
         });
@@ -816,8 +958,12 @@ impl Conn {
                     TaskMgmtResponseCode::TaskDoesNotExist
                 }
             }
-            TaskMgmtFunction::AbortTaskSet | TaskMgmtFunction::ClearTaskSet | TaskMgmtFunction::LogicalUnitReset => {
-                let Some(lun) = lun.filter(|l| self.luns.as_ref().is_some_and(|s| s.get(*l).is_some())) else {
+            TaskMgmtFunction::AbortTaskSet
+            | TaskMgmtFunction::ClearTaskSet
+            | TaskMgmtFunction::LogicalUnitReset => {
+                let Some(lun) =
+                    lun.filter(|l| self.luns.as_ref().is_some_and(|s| s.get(*l).is_some()))
+                else {
                     return self.tmf_response(t.itt, TaskMgmtResponseCode::LunDoesNotExist);
                 };
                 self.abort_lun(Some(lun));
@@ -846,14 +992,28 @@ impl Conn {
     fn abort_lun(&mut self, lun: Option<u64>) {
         self.writes.retain(|_, w| lun.is_some_and(|l| l != w.lun));
         let mut n = self.send.lock();
-        let victims: Vec<u32> = n.running.iter().filter(|(_, l)| lun.is_none_or(|x| x == **l)).map(|(itt, _)| *itt).collect();
+        let victims: Vec<u32> = n
+            .running
+            .iter()
+            .filter(|(_, l)| lun.is_none_or(|x| x == **l))
+            .map(|(itt, _)| *itt)
+            .collect();
         n.aborted.extend(victims);
     }
 
     fn tmf_response(&self, itt: u32, response: TaskMgmtResponseCode) {
         let send = self.send.clone();
         self.send.send_with(|stat_sn, exp, max, out| {
-            send.encode(&TaskMgmtResponse { response, itt, stat_sn, exp_cmd_sn: exp, max_cmd_sn: max }, out)?;
+            send.encode(
+                &TaskMgmtResponse {
+                    response,
+                    itt,
+                    stat_sn,
+                    exp_cmd_sn: exp,
+                    max_cmd_sn: max,
+                },
+                out,
+            )?;
             Ok(1)
         });
     }
@@ -883,7 +1043,9 @@ impl Conn {
         // A continuation of an earlier long response.
         if t.ttt != RESERVED_TAG {
             match self.text.take() {
-                Some((ttt, chunks)) if ttt == t.ttt => return self.text_chunks(t.itt, t.lun, chunks),
+                Some((ttt, chunks)) if ttt == t.ttt => {
+                    return self.text_chunks(t.itt, t.lun, chunks)
+                }
                 _ => return self.reject_pdu(RejectReason::InvalidPduField, &Pdu::TextRequest(t)),
             }
         }
@@ -901,12 +1063,20 @@ impl Conn {
         }
         let bytes = reply.to_bytes().unwrap_or_default();
         let max = self.send.limits.max_data_segment_len.max(512) as usize;
-        let chunks: Vec<Vec<u8>> = if bytes.is_empty() { vec![Vec::new()] } else { bytes.chunks(max).map(<[u8]>::to_vec).collect() };
+        let chunks: Vec<Vec<u8>> = if bytes.is_empty() {
+            vec![Vec::new()]
+        } else {
+            bytes.chunks(max).map(<[u8]>::to_vec).collect()
+        };
         self.text_chunks(t.itt, t.lun, chunks);
     }
 
     fn text_chunks(&mut self, itt: u32, lun: LunField, mut chunks: Vec<Vec<u8>>) {
-        let data = if chunks.is_empty() { Vec::new() } else { chunks.remove(0) };
+        let data = if chunks.is_empty() {
+            Vec::new()
+        } else {
+            chunks.remove(0)
+        };
         let more = !chunks.is_empty();
         let ttt = if more {
             let ttt = self.next_ttt;
@@ -918,7 +1088,17 @@ impl Conn {
         };
         let send = self.send.clone();
         self.send.send_with(|stat_sn, exp, max, out| {
-            let r = TextResponse { fin: !more, cont: more, lun, itt, ttt, stat_sn, exp_cmd_sn: exp, max_cmd_sn: max, data };
+            let r = TextResponse {
+                fin: !more,
+                cont: more,
+                lun,
+                itt,
+                ttt,
+                stat_sn,
+                exp_cmd_sn: exp,
+                max_cmd_sn: max,
+                data,
+            };
             send.encode(&r, out)?;
             Ok(1)
         });
@@ -998,7 +1178,11 @@ fn respond(send: &Sender, lun: LunField, itt: u32, edtl: u32, spdtl: u32, result
                 lun,
                 itt,
                 ttt: RESERVED_TAG,
-                stat_sn: if with_status { stat_sn } else { SerialNumber(0) },
+                stat_sn: if with_status {
+                    stat_sn
+                } else {
+                    SerialNumber(0)
+                },
                 exp_cmd_sn: exp,
                 max_cmd_sn: max,
                 data_sn: SerialNumber(i as u32),

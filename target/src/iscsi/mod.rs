@@ -4,6 +4,6 @@
 //! tree does no network I/O so it can be tested and fuzzed without sockets.
 
 pub mod backstore;
-pub mod scsi;
 pub mod connection;
+pub mod scsi;
 pub mod server;

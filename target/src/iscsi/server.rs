@@ -34,8 +34,15 @@ pub struct Target {
 impl Target {
     /// The ACL entry admitting `initiator` from `peer`: an exact name match wins over "*".
     pub fn acl_for(&self, initiator: &str, peer: IpAddr) -> Option<&Acl> {
-        let matching = || self.config.acls.iter().filter(|a| a.matches(initiator, peer));
-        matching().find(|a| a.initiator.is_some()).or_else(|| matching().next())
+        let matching = || {
+            self.config
+                .acls
+                .iter()
+                .filter(|a| a.matches(initiator, peer))
+        };
+        matching()
+            .find(|a| a.initiator.is_some())
+            .or_else(|| matching().next())
     }
 }
 
@@ -94,54 +101,87 @@ impl Server {
         for t in &config.targets {
             let mut luns = LunSet::new();
             for l in &t.luns {
-                let store = FileBackstore::open(&l.path, l.read_only).map_err(|source| ServerError::Backstore {
-                    target: t.name.clone(),
-                    lun: l.id,
-                    path: l.path.display().to_string(),
-                    source,
+                let store = FileBackstore::open(&l.path, l.read_only).map_err(|source| {
+                    ServerError::Backstore {
+                        target: t.name.clone(),
+                        lun: l.id,
+                        path: l.path.display().to_string(),
+                        source,
+                    }
                 })?;
-                let serial = l.serial.clone().unwrap_or_else(|| default_serial(&t.name, l.id));
+                let serial = l
+                    .serial
+                    .clone()
+                    .unwrap_or_else(|| default_serial(&t.name, l.id));
                 let mut lc = LunConfig::new(l.id, &t.name, &serial);
                 lc.read_only = l.read_only;
                 lc.write_cache = l.write_cache;
                 lc.removable = l.removable;
                 luns.insert(Arc::new(Lun::new(lc, Arc::new(store))));
             }
-            targets.push(Arc::new(Target { config: t.clone(), luns: Arc::new(luns) }));
+            targets.push(Arc::new(Target {
+                config: t.clone(),
+                luns: Arc::new(luns),
+            }));
         }
         Ok(Server {
             targets,
             sessions: Mutex::new(HashMap::new()),
             next_tsih: AtomicU16::new(1),
             next_id: AtomicU64::new(1),
-            nop_interval: (config.iscsi.nop_interval > 0).then(|| Duration::from_secs(config.iscsi.nop_interval)),
+            nop_interval: (config.iscsi.nop_interval > 0)
+                .then(|| Duration::from_secs(config.iscsi.nop_interval)),
         })
     }
 
     /// The target with this name (case-insensitive).
     pub fn target(&self, name: &str) -> Option<&Arc<Target>> {
-        self.targets.iter().find(|t| t.config.name.eq_ignore_ascii_case(name))
+        self.targets
+            .iter()
+            .find(|t| t.config.name.eq_ignore_ascii_case(name))
     }
 
     /// Targets `initiator` connecting from `peer` may see in SendTargets.
-    pub fn visible_targets(&self, initiator: &str, peer: IpAddr) -> impl Iterator<Item = &Arc<Target>> {
+    pub fn visible_targets(
+        &self,
+        initiator: &str,
+        peer: IpAddr,
+    ) -> impl Iterator<Item = &Arc<Target>> {
         let initiator = initiator.to_string();
-        self.targets.iter().filter(move |t| t.acl_for(&initiator, peer).is_some())
+        self.targets
+            .iter()
+            .filter(move |t| t.acl_for(&initiator, peer).is_some())
     }
 
     /// The login policy for a connection from `peer`.
     pub fn policy(self: &Arc<Self>, peer: IpAddr) -> AclPolicy {
-        AclPolicy { server: Arc::clone(self), peer }
+        AclPolicy {
+            server: Arc::clone(self),
+            peer,
+        }
     }
 
     /// Register a logged-in session; an older session with the same initiator, ISID and
     /// target is told to close (reinstatement). Returns the registration id.
-    pub fn register(&self, initiator: &str, isid: [u8; 6], target: &str, close: Arc<Notify>) -> u64 {
+    pub fn register(
+        &self,
+        initiator: &str,
+        isid: [u8; 6],
+        target: &str,
+        close: Arc<Notify>,
+    ) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let key = (initiator.to_ascii_lowercase(), isid, target.to_ascii_lowercase());
+        let key = (
+            initiator.to_ascii_lowercase(),
+            isid,
+            target.to_ascii_lowercase(),
+        );
         let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(old) = sessions.insert(key, Registered { id, close }) {
-            info!(initiator, target, "session reinstated: closing the previous one with the same ISID");
+            info!(
+                initiator,
+                target, "session reinstated: closing the previous one with the same ISID"
+            );
             old.close.notify_one();
         }
         id
@@ -149,7 +189,11 @@ impl Server {
 
     /// Forget a session registration (if it is still the current one for its key).
     pub fn unregister(&self, initiator: &str, isid: [u8; 6], target: &str, id: u64) {
-        let key = (initiator.to_ascii_lowercase(), isid, target.to_ascii_lowercase());
+        let key = (
+            initiator.to_ascii_lowercase(),
+            isid,
+            target.to_ascii_lowercase(),
+        );
         let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
         if sessions.get(&key).is_some_and(|r| r.id == id) {
             sessions.remove(&key);
@@ -160,10 +204,17 @@ impl Server {
     ///
     /// # Errors
     /// When a portal cannot be bound.
-    pub async fn serve(self: Arc<Self>, listen: &[SocketAddr], shutdown: watch::Receiver<bool>) -> Result<(), ServerError> {
+    pub async fn serve(
+        self: Arc<Self>,
+        listen: &[SocketAddr],
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<(), ServerError> {
         let mut listeners = Vec::new();
         for addr in listen {
-            let l = bind(*addr).map_err(|source| ServerError::Listen { addr: *addr, source })?;
+            let l = bind(*addr).map_err(|source| ServerError::Listen {
+                addr: *addr,
+                source,
+            })?;
             info!(portal = %addr, "iSCSI portal listening");
             listeners.push(l);
         }
@@ -173,7 +224,11 @@ impl Server {
 
     /// Accept connections on listeners bound by the caller (tests bind port 0 and read the
     /// port back) until `shutdown` turns true, then wait for open connections to close.
-    pub async fn serve_on(self: Arc<Self>, listeners: Vec<TcpListener>, shutdown: watch::Receiver<bool>) {
+    pub async fn serve_on(
+        self: Arc<Self>,
+        listeners: Vec<TcpListener>,
+        shutdown: watch::Receiver<bool>,
+    ) {
         let mut tasks = tokio::task::JoinSet::new();
         for listener in listeners {
             tasks.spawn(Arc::clone(&self).accept_loop(listener, shutdown.clone()));
@@ -181,7 +236,11 @@ impl Server {
         while tasks.join_next().await.is_some() {}
     }
 
-    async fn accept_loop(self: Arc<Self>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+    async fn accept_loop(
+        self: Arc<Self>,
+        listener: TcpListener,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         let mut conns = tokio::task::JoinSet::new();
         loop {
             tokio::select! {
@@ -245,7 +304,12 @@ impl LoginPolicy for AclPolicy {
             0 => self.server.next_tsih.fetch_add(1, Ordering::Relaxed),
             t => t,
         };
-        let admission = |auth, alias: Option<String>| Admission { auth, tsih, target_alias: alias, target_portal_group_tag: TPGT };
+        let admission = |auth, alias: Option<String>| Admission {
+            auth,
+            tsih,
+            target_alias: alias,
+            target_portal_group_tag: TPGT,
+        };
         if ctx.discovery {
             // Discovery is open; SendTargets lists only the targets this initiator may use.
             return Ok(admission(TargetAuth::None, None));
@@ -263,7 +327,10 @@ impl LoginPolicy for AclPolicy {
         };
         let auth = match &acl.chap {
             None => TargetAuth::None,
-            Some(expected) => TargetAuth::Chap { expected: expected.clone(), mutual: acl.mutual_chap.clone() },
+            Some(expected) => TargetAuth::Chap {
+                expected: expected.clone(),
+                mutual: acl.mutual_chap.clone(),
+            },
         };
         Ok(admission(auth, target.config.alias.clone()))
     }

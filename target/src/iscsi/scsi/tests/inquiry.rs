@@ -110,7 +110,10 @@ fn vpd_pages() {
     // Granularities agree with READ CAPACITY (16): LBPPB logical blocks per physical block.
     let lbppb = 1u32 << crate::iscsi::scsi::capacity::LBPPB_EXPONENT;
     assert_ne!(u32::from_be_bytes(b0[24..28].try_into().unwrap()), 0);
-    assert_eq!(u32::from(u16::from_be_bytes(b0[6..8].try_into().unwrap())), lbppb);
+    assert_eq!(
+        u32::from(u16::from_be_bytes(b0[6..8].try_into().unwrap())),
+        lbppb
+    );
     assert_eq!(u32::from_be_bytes(b0[28..32].try_into().unwrap()), lbppb);
     assert_eq!(b0[32] & 0x80, 0x80); // UGAVALID, alignment 0
     assert_ne!(u64::from_be_bytes(b0[36..44].try_into().unwrap()), 0);
@@ -148,7 +151,10 @@ fn read_capacity() {
     assert_eq!(&d[8..12], &[0, 0, 2, 0]);
     assert_eq!(d[14] & 0xC0, 0xC0);
     // The physical block exponent, lowest aligned LBA 0.
-    assert_eq!((d[13], d[14] & 0x3F, d[15]), (crate::iscsi::scsi::capacity::LBPPB_EXPONENT, 0, 0));
+    assert_eq!(
+        (d[13], d[14] & 0x3F, d[15]),
+        (crate::iscsi::scsi::capacity::LBPPB_EXPONENT, 0, 0)
+    );
     c16[13] = 12;
     assert_eq!(good(&run(&lun, &c16)).len(), 12);
     c16[1] = 0x1F;
