@@ -99,7 +99,7 @@ fn serve(path: &std::path::Path) -> ExitCode {
     };
     // Blocking threads run SCSI commands (file I/O); a bound keeps memory bounded under load.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .max_blocking_threads(16)
+        .max_blocking_threads(8)
         .enable_all()
         .build()
     {

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use pxeroot_proto::bhs::{BHS_LEN, RESERVED_TAG};
 use pxeroot_proto::chap::{ChapAlgorithm, Random};
+use pxeroot_proto::digest::{self, DigestKind};
 use pxeroot_proto::frame::{encode, pdu_len, Frame, FrameLimits};
 use pxeroot_proto::login::{LoginOutcome, LoginState, TargetConfig, TargetLogin};
 use pxeroot_proto::negotiate::LocalParams;
@@ -139,7 +140,7 @@ pub async fn serve(
         buf: Vec::with_capacity(64 * 1024),
         start: 0,
     };
-    let mut wr = BufWriter::with_capacity(256 * 1024, wr);
+    let mut wr = BufWriter::with_capacity(64 * 1024, wr);
     let mut stop = shutdown.clone();
     let logged_in = tokio::select! {
         r = login(&server, &mut reader, &mut wr, peer) => r,
@@ -219,12 +220,12 @@ async fn login(
     let mut login = TargetLogin::new(TargetConfig {
         params: LocalParams {
             header_digest: vec![
-                pxeroot_proto::digest::DigestKind::Crc32c,
-                pxeroot_proto::digest::DigestKind::None,
+                DigestKind::Crc32c,
+                DigestKind::None,
             ],
             data_digest: vec![
-                pxeroot_proto::digest::DigestKind::Crc32c,
-                pxeroot_proto::digest::DigestKind::None,
+                DigestKind::Crc32c,
+                DigestKind::None,
             ],
             max_recv_data_segment_length: 256 * 1024,
             max_burst_length: 1024 * 1024,
@@ -1154,6 +1155,31 @@ const INVALID_FIELD_IN_IU: Sense = Sense::new(SenseKey::IllegalRequest, 0x0e, 0x
 /// Send a command's Data-In and status: GOOD with data goes in the last Data-In (S bit);
 /// anything else in a SCSI Response. The residual compares the SCSI payload the command moved
 /// (`spdtl`: Data-In produced, or Data-Out consumed) with the Expected Data Transfer Length.
+/// Encode a Data-In whose payload is `data` (the PDU's own `data` is empty), copying the
+/// payload once, straight from the command's buffer into the outgoing bytes.
+fn encode_data_in(pdu: &DataIn, data: &[u8], limits: &FrameLimits, out: &mut Vec<u8>) -> Result<(), WireError> {
+    let mut header = [0u8; BHS_LEN];
+    pdu.emit_header(&mut header)?;
+    let len = u32::try_from(data.len()).map_err(|_| WireError::BadDataSegmentLen(u32::MAX))?;
+    if len > pxeroot_proto::bhs::MAX_DATA_SEGMENT_LEN {
+        return Err(WireError::BadDataSegmentLen(len));
+    }
+    // DataSegmentLength: bytes 5..8 of the BHS (RFC 7143 §11.2.1).
+    header[5..8].copy_from_slice(&len.to_be_bytes()[1..]);
+    let pad = pxeroot_proto::bhs::pad_len(data.len());
+    out.reserve(BHS_LEN + 4 + data.len() + pad + 4);
+    out.extend_from_slice(&header);
+    if limits.header_digest == DigestKind::Crc32c {
+        out.extend_from_slice(&digest::header_digest(&header, &[]));
+    }
+    out.extend_from_slice(data);
+    out.extend_from_slice(&[0u8; 3][..pad]);
+    if limits.data_digest == DigestKind::Crc32c && !data.is_empty() {
+        out.extend_from_slice(&digest::data_digest_padded(data));
+    }
+    Ok(())
+}
+
 fn respond(send: &Sender, lun: LunField, itt: u32, edtl: u32, spdtl: u32, result: ScsiResult) {
     let (overflow, underflow, residual) = match spdtl.cmp(&edtl) {
         std::cmp::Ordering::Greater => (true, false, spdtl - edtl),
@@ -1188,9 +1214,9 @@ fn respond(send: &Sender, lun: LunField, itt: u32, edtl: u32, spdtl: u32, result
                 data_sn: SerialNumber(i as u32),
                 buffer_offset: (i * max_seg) as u32,
                 residual_count: if with_status { residual } else { 0 },
-                data: chunk.to_vec(),
+                data: Vec::new(),
             };
-            send.encode(&pdu, out)?;
+            encode_data_in(&pdu, chunk, &send.limits, out)?;
         }
         if status_in_data {
             return Ok(1);
@@ -1218,4 +1244,42 @@ fn respond(send: &Sender, lun: LunField, itt: u32, edtl: u32, spdtl: u32, result
         send.encode(&r, out)?;
         Ok(1)
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_in_from_a_borrowed_buffer_encodes_like_the_codec() {
+        for (hd, dd) in [(DigestKind::None, DigestKind::None), (DigestKind::Crc32c, DigestKind::Crc32c)] {
+            let limits = FrameLimits { header_digest: hd, data_digest: dd, max_data_segment_len: 8192 };
+            for len in [0usize, 1, 3, 4, 511, 4096] {
+                let data: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+                let mut pdu = DataIn {
+                    fin: true,
+                    ack: false,
+                    overflow: false,
+                    underflow: true,
+                    status: Some(0),
+                    lun: LunField::ZERO,
+                    itt: 0x1234,
+                    ttt: RESERVED_TAG,
+                    stat_sn: SerialNumber(7),
+                    exp_cmd_sn: SerialNumber(8),
+                    max_cmd_sn: SerialNumber(9),
+                    data_sn: SerialNumber(1),
+                    buffer_offset: 4096,
+                    residual_count: 12,
+                    data: Vec::new(),
+                };
+                let mut fast = Vec::new();
+                encode_data_in(&pdu, &data, &limits, &mut fast).unwrap();
+                pdu.data = data;
+                let mut reference = Vec::new();
+                encode(&pdu, &limits, &mut reference).unwrap();
+                assert_eq!(fast, reference, "len {len}, digests {hd:?}/{dd:?}");
+            }
+        }
+    }
 }
