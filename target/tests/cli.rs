@@ -1,6 +1,9 @@
 //! The command line: `check` explains every problem with its line and exits 2; `serve` stops
 //! cleanly with exit 0 on SIGTERM and SIGINT.
 
+// Test code: a failed unwrap or panic is a failed test (helpers outside #[test] too).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

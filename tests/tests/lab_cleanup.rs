@@ -1,6 +1,9 @@
 //! A lab run killed with SIGKILL never drops its guards. The next run must still leave nothing
 //! behind: no namespace, no QEMU, no tgtd, no dnsmasq, no run folder, no tgtd control socket.
 
+// Test code: a failed unwrap or panic is a failed test (helpers outside #[test] too).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;

@@ -2,6 +2,9 @@
 //! QEMU logs in with open-iscsi's iscsistart to tgtd, mounts the ext4 image tgtd serves and prints
 //! a marker file whose content is fresh for every run.
 
+// Test code: a failed unwrap or panic is a failed test (helpers outside #[test] too).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use pxeroot_tests::peers::Chap;
 use pxeroot_tests::scenario::{reference_chain, RefOptions, Report, GUEST_IP};
 use pxeroot_tests::Lab;

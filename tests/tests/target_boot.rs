@@ -3,6 +3,9 @@
 //! and prints its per-run marker; a wrong secret is refused; and qemu-img (libiscsi) copies the
 //! LUN byte for byte.
 
+// Test code: a failed unwrap or panic is a failed test (helpers outside #[test] too).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use pxeroot_tests::image::ext4_with_files;
 use pxeroot_tests::netns::Netns;
 use pxeroot_tests::peers::{pxeroot_config, Chap, PxerootTarget};

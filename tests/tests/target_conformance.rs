@@ -2,6 +2,9 @@
 //! at least 190 tests passing without being skipped, and the Read10 and Write10 families with
 //! CHAP and with CRC32C header and data digests.
 
+// Test code: a failed unwrap or panic is a failed test (helpers outside #[test] too).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::Duration;
 
 use pxeroot_tests::conformance;

@@ -219,14 +219,8 @@ async fn login(
     rng.fill_bytes(&mut sn);
     let mut login = TargetLogin::new(TargetConfig {
         params: LocalParams {
-            header_digest: vec![
-                DigestKind::Crc32c,
-                DigestKind::None,
-            ],
-            data_digest: vec![
-                DigestKind::Crc32c,
-                DigestKind::None,
-            ],
+            header_digest: vec![DigestKind::Crc32c, DigestKind::None],
+            data_digest: vec![DigestKind::Crc32c, DigestKind::None],
             max_recv_data_segment_length: 256 * 1024,
             max_burst_length: 1024 * 1024,
             first_burst_length: 256 * 1024,
@@ -1157,7 +1151,12 @@ const INVALID_FIELD_IN_IU: Sense = Sense::new(SenseKey::IllegalRequest, 0x0e, 0x
 /// (`spdtl`: Data-In produced, or Data-Out consumed) with the Expected Data Transfer Length.
 /// Encode a Data-In whose payload is `data` (the PDU's own `data` is empty), copying the
 /// payload once, straight from the command's buffer into the outgoing bytes.
-fn encode_data_in(pdu: &DataIn, data: &[u8], limits: &FrameLimits, out: &mut Vec<u8>) -> Result<(), WireError> {
+fn encode_data_in(
+    pdu: &DataIn,
+    data: &[u8],
+    limits: &FrameLimits,
+    out: &mut Vec<u8>,
+) -> Result<(), WireError> {
     let mut header = [0u8; BHS_LEN];
     pdu.emit_header(&mut header)?;
     let len = u32::try_from(data.len()).map_err(|_| WireError::BadDataSegmentLen(u32::MAX))?;
@@ -1252,8 +1251,15 @@ mod tests {
 
     #[test]
     fn data_in_from_a_borrowed_buffer_encodes_like_the_codec() {
-        for (hd, dd) in [(DigestKind::None, DigestKind::None), (DigestKind::Crc32c, DigestKind::Crc32c)] {
-            let limits = FrameLimits { header_digest: hd, data_digest: dd, max_data_segment_len: 8192 };
+        for (hd, dd) in [
+            (DigestKind::None, DigestKind::None),
+            (DigestKind::Crc32c, DigestKind::Crc32c),
+        ] {
+            let limits = FrameLimits {
+                header_digest: hd,
+                data_digest: dd,
+                max_data_segment_len: 8192,
+            };
             for len in [0usize, 1, 3, 4, 511, 4096] {
                 let data: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
                 let mut pdu = DataIn {
