@@ -160,7 +160,7 @@ pub async fn serve(
     let initiator = outcome.session.initiator_name.clone().unwrap_or_default();
     let result = if outcome.session.discovery {
         info!(%peer, initiator, "discovery session");
-        let (tx, writer) = spawn_writer(wr);
+        let (tx, writer) = spawn_writer(wr.into_inner());
         let mut conn = Conn::new(Arc::clone(&server), &outcome, peer, local, tx, None);
         let r = conn
             .run(&mut reader, shutdown, Arc::new(Notify::new()))
@@ -184,7 +184,7 @@ pub async fn serve(
         );
         let close = Arc::new(Notify::new());
         let id = server.register(&initiator, outcome.isid.0, &target_name, Arc::clone(&close));
-        let (tx, writer) = spawn_writer(wr);
+        let (tx, writer) = spawn_writer(wr.into_inner());
         let mut conn = Conn::new(
             Arc::clone(&server),
             &outcome,
@@ -323,42 +323,102 @@ impl Drop for Reservation {
     }
 }
 
+/// One PDU on its way to the socket: its encoded bytes, or for a Data-In its header, a slice of
+/// the command's own buffer and the padding and digest after it, so that read data is copied
+/// only by the kernel, straight from the buffer the file was read into.
+#[derive(Debug)]
+struct Out {
+    head: Vec<u8>,
+    body: Option<(Arc<Vec<u8>>, std::ops::Range<usize>)>,
+    tail: ([u8; 7], usize),
+}
+
+impl Out {
+    fn bytes(head: Vec<u8>) -> Out {
+        Out {
+            head,
+            body: None,
+            tail: ([0; 7], 0),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.head.len() + self.body.as_ref().map_or(0, |(_, r)| r.len()) + self.tail.1
+    }
+
+    /// The parts to write, in order.
+    fn slices(&self) -> [&[u8]; 3] {
+        let body = self
+            .body
+            .as_ref()
+            .and_then(|(buf, r)| buf.get(r.clone()))
+            .unwrap_or_default();
+        [&self.head, body, &self.tail.0[..self.tail.1]]
+    }
+}
+
+/// The PDUs one response consists of, queued together.
+#[derive(Debug, Default)]
+struct Batch(Vec<Out>);
+
 /// The writer task's queue.
 #[derive(Debug, Clone)]
 struct Outbox {
-    tx: mpsc::UnboundedSender<Vec<u8>>,
+    tx: mpsc::UnboundedSender<Out>,
     backlog: Arc<Backlog>,
 }
 
 impl Outbox {
-    fn push(&self, bytes: Vec<u8>) {
-        let n = bytes.len();
+    fn push(&self, out: Out) {
+        let n = out.len();
         self.backlog.add(n);
-        if self.tx.send(bytes).is_err() {
+        if self.tx.send(out).is_err() {
             self.backlog.sub(n);
         }
     }
 }
 
-/// The writer task: drains encoded PDUs into the socket, flushing when the queue is empty.
-fn spawn_writer(mut wr: BufWriter<OwnedWriteHalf>) -> (Outbox, tokio::task::JoinHandle<()>) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+/// Most PDUs gathered into one `writev`.
+const WRITE_BATCH: usize = 64;
+
+/// The writer task: gathers queued PDUs and writes them with vectored writes.
+fn spawn_writer(mut wr: OwnedWriteHalf) -> (Outbox, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Out>();
     let backlog = Arc::new(Backlog::default());
     let drained = Arc::clone(&backlog);
     let handle = tokio::spawn(async move {
         let write = async {
+            let mut batch: Vec<Out> = Vec::with_capacity(WRITE_BATCH);
             while let Some(first) = rx.recv().await {
-                let mut item = Some(first);
-                while let Some(bytes) = item {
-                    wr.write_all(&bytes).await?;
-                    drained.sub(bytes.len());
-                    item = rx.try_recv().ok();
+                batch.push(first);
+                while batch.len() < WRITE_BATCH {
+                    match rx.try_recv() {
+                        Ok(out) => batch.push(out),
+                        Err(_) => break,
+                    }
                 }
-                wr.flush().await?;
+                let total: usize = batch.iter().map(Out::len).sum();
+                let mut slices: Vec<std::io::IoSlice<'_>> = batch
+                    .iter()
+                    .flat_map(|o| o.slices())
+                    .filter(|s| !s.is_empty())
+                    .map(std::io::IoSlice::new)
+                    .collect();
+                let mut rest = &mut slices[..];
+                while !rest.is_empty() {
+                    let n = wr.write_vectored(rest).await?;
+                    if n == 0 {
+                        return Err(std::io::Error::from(std::io::ErrorKind::WriteZero));
+                    }
+                    std::io::IoSlice::advance_slices(&mut rest, n);
+                }
+                drop(slices);
+                batch.clear();
+                drained.sub(total);
             }
             wr.shutdown().await
         };
-        let _ = write.await;
+        let _: std::io::Result<()> = write.await;
         drained.close();
     });
     (Outbox { tx, backlog }, handle)
@@ -404,23 +464,28 @@ impl Sender {
             SerialNumber,
             SerialNumber,
             SerialNumber,
-            &mut Vec<u8>,
+            &mut Batch,
         ) -> Result<u32, WireError>,
     ) {
         let mut n = self.lock();
         let (exp, max) = Self::window(&n);
-        let mut out = Vec::new();
+        let mut out = Batch::default();
         match build(n.stat_sn, exp, max, &mut out) {
             Ok(used) => {
                 n.stat_sn = SerialNumber(n.stat_sn.0.wrapping_add(used));
-                self.tx.push(out);
+                for pdu in out.0 {
+                    self.tx.push(pdu);
+                }
             }
             Err(e) => warn!(error = %e, "cannot encode a response"),
         }
     }
 
-    fn encode<P: PduRepr>(&self, pdu: &P, out: &mut Vec<u8>) -> Result<(), WireError> {
-        encode(pdu, &self.limits, out)
+    fn encode<P: PduRepr>(&self, pdu: &P, out: &mut Batch) -> Result<(), WireError> {
+        let mut bytes = Vec::new();
+        encode(pdu, &self.limits, &mut bytes)?;
+        out.0.push(Out::bytes(bytes));
+        Ok(())
     }
 }
 
@@ -1149,14 +1214,18 @@ const INVALID_FIELD_IN_IU: Sense = Sense::new(SenseKey::IllegalRequest, 0x0e, 0x
 /// Send a command's Data-In and status: GOOD with data goes in the last Data-In (S bit);
 /// anything else in a SCSI Response. The residual compares the SCSI payload the command moved
 /// (`spdtl`: Data-In produced, or Data-Out consumed) with the Expected Data Transfer Length.
-/// Encode a Data-In whose payload is `data` (the PDU's own `data` is empty), copying the
-/// payload once, straight from the command's buffer into the outgoing bytes.
-fn encode_data_in(
+/// A Data-In whose payload is `buf[range]` (the PDU's own `data` is empty): the header is
+/// encoded, the payload stays in the command's buffer until the writer hands it to the kernel.
+fn data_in_out(
     pdu: &DataIn,
-    data: &[u8],
+    buf: &Arc<Vec<u8>>,
+    range: std::ops::Range<usize>,
     limits: &FrameLimits,
-    out: &mut Vec<u8>,
-) -> Result<(), WireError> {
+) -> Result<Out, WireError> {
+    let data = buf.get(range.clone()).ok_or(WireError::Truncated {
+        need: range.end,
+        have: buf.len(),
+    })?;
     let mut header = [0u8; BHS_LEN];
     pdu.emit_header(&mut header)?;
     let len = u32::try_from(data.len()).map_err(|_| WireError::BadDataSegmentLen(u32::MAX))?;
@@ -1165,18 +1234,22 @@ fn encode_data_in(
     }
     // DataSegmentLength: bytes 5..8 of the BHS (RFC 7143 §11.2.1).
     header[5..8].copy_from_slice(&len.to_be_bytes()[1..]);
-    let pad = pxeroot_proto::bhs::pad_len(data.len());
-    out.reserve(BHS_LEN + 4 + data.len() + pad + 4);
-    out.extend_from_slice(&header);
+    let mut head = Vec::with_capacity(BHS_LEN + 4);
+    head.extend_from_slice(&header);
     if limits.header_digest == DigestKind::Crc32c {
-        out.extend_from_slice(&digest::header_digest(&header, &[]));
+        head.extend_from_slice(&digest::header_digest(&header, &[]));
     }
-    out.extend_from_slice(data);
-    out.extend_from_slice(&[0u8; 3][..pad]);
+    let pad = pxeroot_proto::bhs::pad_len(data.len());
+    let mut tail = ([0u8; 7], pad);
     if limits.data_digest == DigestKind::Crc32c && !data.is_empty() {
-        out.extend_from_slice(&digest::data_digest_padded(data));
+        tail.0[pad..pad + 4].copy_from_slice(&digest::data_digest_padded(data));
+        tail.1 = pad + 4;
     }
-    Ok(())
+    Ok(Out {
+        head,
+        body: Some((Arc::clone(buf), range)),
+        tail,
+    })
 }
 
 fn respond(send: &Sender, lun: LunField, itt: u32, edtl: u32, spdtl: u32, result: ScsiResult) {
@@ -1186,12 +1259,16 @@ fn respond(send: &Sender, lun: LunField, itt: u32, edtl: u32, spdtl: u32, result
         std::cmp::Ordering::Equal => (false, false, 0),
     };
     let produced = result.data_in.len() as u32;
-    let data = &result.data_in[..(produced.min(edtl) as usize)];
-    let status_in_data = result.status == ScsiStatus::Good && !data.is_empty();
+    let sent = produced.min(edtl) as usize;
+    let status_in_data = result.status == ScsiStatus::Good && sent > 0;
+    let status = result.status;
+    let sense = result.sense_bytes();
+    let buf = Arc::new(result.data_in);
     let max_seg = send.limits.max_data_segment_len.max(512) as usize;
     send.send_with(|stat_sn, exp, max, out| {
-        let count = data.len().div_ceil(max_seg);
-        for (i, chunk) in data.chunks(max_seg).enumerate() {
+        let count = sent.div_ceil(max_seg);
+        for i in 0..count {
+            let range = i * max_seg..((i + 1) * max_seg).min(sent);
             let last = i + 1 == count;
             let with_status = last && status_in_data;
             let pdu = DataIn {
@@ -1199,7 +1276,7 @@ fn respond(send: &Sender, lun: LunField, itt: u32, edtl: u32, spdtl: u32, result
                 ack: false,
                 overflow: with_status && overflow,
                 underflow: with_status && underflow,
-                status: with_status.then(|| result.status.code()),
+                status: with_status.then(|| status.code()),
                 lun,
                 itt,
                 ttt: RESERVED_TAG,
@@ -1215,20 +1292,20 @@ fn respond(send: &Sender, lun: LunField, itt: u32, edtl: u32, spdtl: u32, result
                 residual_count: if with_status { residual } else { 0 },
                 data: Vec::new(),
             };
-            encode_data_in(&pdu, chunk, &send.limits, out)?;
+            out.0.push(data_in_out(&pdu, &buf, range, &send.limits)?);
         }
         if status_in_data {
             return Ok(1);
         }
         // The PDU codec adds the 2-byte SenseLength in front.
-        let segment = result.sense_bytes();
+        let segment = sense;
         let r = ScsiResponse {
             bidi_read_overflow: false,
             bidi_read_underflow: false,
             overflow,
             underflow,
             response: 0,
-            status: result.status.code(),
+            status: status.code(),
             itt,
             snack_tag: 0,
             stat_sn,
@@ -1279,8 +1356,10 @@ mod tests {
                     residual_count: 12,
                     data: Vec::new(),
                 };
-                let mut fast = Vec::new();
-                encode_data_in(&pdu, &data, &limits, &mut fast).unwrap();
+                let buf = Arc::new(data.clone());
+                let out = data_in_out(&pdu, &buf, 0..len, &limits).unwrap();
+                let fast: Vec<u8> = out.slices().concat();
+                assert_eq!(out.len(), fast.len());
                 pdu.data = data;
                 let mut reference = Vec::new();
                 encode(&pdu, &limits, &mut reference).unwrap();
