@@ -1,13 +1,15 @@
 //! Network namespaces for the lab, with RAII removal.
 //!
-//! Every test network lives inside a namespace of its own, named `pxrt-<pid>-<n>` after the
-//! process that made it. All lab processes (QEMU, tgtd, dnsmasq, pxeroot-target) run inside it
+//! Every test network lives inside a namespace of its own, named `pxrt-<pid>.<start>-<n>` after
+//! the process that made it (its pid and its start time, so that pid reuse is told apart, and
+//! so that any checkout of the project can tell a live run's namespace from a leftover without
+//! looking at another checkout's files). All lab processes (QEMU, tgtd, dnsmasq, pxeroot-target) run inside it
 //! through `ip netns exec`, so dropping the guard kills whatever still runs there and deletes the
 //! namespace; and if the owning process was killed with SIGKILL and never dropped its guards,
 //! [`cleanup_leftovers`] finds the namespace through its dead owner and does the same.
 //!
-//! Each namespace has a run folder `build/lab/runs/<name>/` (consoles, images, logs) holding an
-//! `owner` file ("pid start-time") written before the namespace is created.
+//! Each namespace has a run folder `build/lab/runs/<name>/` (consoles, images, logs) in the
+//! checkout that made it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -42,19 +44,14 @@ impl Netns {
     pub fn create() -> Result<Netns> {
         static SEQ: AtomicU32 = AtomicU32::new(0);
         let pid = std::process::id();
-        let name = format!("{PREFIX}{pid}-{}", SEQ.fetch_add(1, Ordering::Relaxed));
+        let own_start = start_time(pid as i32).unwrap_or(0);
+        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{PREFIX}{pid}.{own_start}-{seq}");
         let run_dir = runs_dir().join(&name);
         if run_dir.exists() {
             std::fs::remove_dir_all(&run_dir)?;
         }
-        // The folder appears with its owner file already in it (rename is atomic), so a
-        // concurrent cleanup never sees an ownerless folder of a live run.
-        let staging = runs_dir().join(format!(".new-{name}"));
-        std::fs::create_dir_all(&staging)
-            .with_context(|| format!("cannot create {}", staging.display()))?;
-        let own_start = start_time(pid as i32).unwrap_or(0);
-        std::fs::write(staging.join("owner"), format!("{pid} {own_start}\n"))?;
-        std::fs::rename(&staging, &run_dir)
+        std::fs::create_dir_all(&run_dir)
             .with_context(|| format!("cannot create {}", run_dir.display()))?;
         run(Command::new("ip").args(["netns", "add", &name]))?;
         let ns = Netns { name, run_dir };
@@ -178,7 +175,13 @@ fn remove(name: &str, run_dir: &Path) -> Result<()> {
         std::thread::sleep(Duration::from_millis(20));
     }
     if lab_namespaces().iter().any(|n| n == name) {
-        run(Command::new("ip").args(["netns", "del", name]))?;
+        // Another cleanup may delete it at the same moment; only a namespace that stays is
+        // an error.
+        if let Err(e) = run(Command::new("ip").args(["netns", "del", name])) {
+            if lab_namespaces().iter().any(|n| n == name) {
+                return Err(e);
+            }
+        }
     }
     if let Ok(list) = std::fs::read_to_string(run_dir.join(CLEANUP_LIST)) {
         for path in list.lines().filter(|l| !l.is_empty()) {
@@ -192,17 +195,16 @@ fn remove(name: &str, run_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Whether the process recorded in a run folder's `owner` file is still the live owner.
-fn owner_alive(run_dir: &Path) -> bool {
-    let Ok(owner) = std::fs::read_to_string(run_dir.join("owner")) else {
-        return false;
-    };
-    let mut fields = owner.split_whitespace();
-    let pid: Option<i32> = fields.next().and_then(|p| p.parse().ok());
-    let start: Option<u64> = fields.next().and_then(|s| s.parse().ok());
-    match (pid, start) {
-        (Some(pid), Some(start)) => alive(pid) && start_time(pid) == Some(start),
-        _ => false,
+/// Whether the process a namespace or run folder is named after (`pxrt-<pid>.<start>-<n>`) is
+/// still running. Names that do not parse belong to nobody.
+fn owner_alive(name: &str) -> bool {
+    let owner = name.strip_prefix(PREFIX).and_then(|rest| rest.split_once('-')).map(|(o, _)| o);
+    let parsed = owner.and_then(|o| o.split_once('.')).and_then(|(pid, start)| {
+        Some((pid.parse::<i32>().ok()?, start.parse::<u64>().ok()?))
+    });
+    match parsed {
+        Some((pid, start)) => alive(pid) && start_time(pid) == Some(start),
+        None => false,
     }
 }
 
@@ -215,7 +217,7 @@ pub fn cleanup_leftovers() -> Result<Vec<String>> {
     let mut removed = Vec::new();
     for name in lab_namespaces() {
         let dir = runs_dir().join(&name);
-        if !owner_alive(&dir) {
+        if !owner_alive(&name) {
             remove(&name, &dir)?;
             removed.push(name);
         }
@@ -224,11 +226,26 @@ pub fn cleanup_leftovers() -> Result<Vec<String>> {
         for entry in entries.flatten() {
             let dir = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(PREFIX) && !owner_alive(&dir) && !removed.contains(&name) {
+            if name.starts_with(PREFIX) && !owner_alive(&name) && !removed.contains(&name) {
                 remove(&name, &dir)?;
                 removed.push(name);
             }
         }
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owners_are_recognised_by_pid_and_start_time() {
+        let pid = std::process::id();
+        let start = start_time(pid as i32).unwrap();
+        assert!(owner_alive(&format!("{PREFIX}{pid}.{start}-0")));
+        assert!(!owner_alive(&format!("{PREFIX}{pid}.{}-0", start + 1)), "a reused pid is not the owner");
+        assert!(!owner_alive(&format!("{PREFIX}{pid}-0")), "old-style names belong to nobody");
+        assert!(!owner_alive("pxrt-garbage"));
+    }
 }
