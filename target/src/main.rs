@@ -44,8 +44,32 @@ enum Command {
 const EXIT_RUNTIME: u8 = 1;
 const EXIT_CONFIG: u8 = 2;
 
+/// glibc gives every thread that allocates its own malloc arena and keeps freed memory there.
+/// SCSI data buffers are allocated on the blocking threads and freed by the connection writers,
+/// so under 16 sessions of 128 KiB reads the arenas tripled the peak RSS (192 MiB, against 59 MiB
+/// with two arenas). `serve` therefore runs with `MALLOC_ARENA_MAX=2` unless the environment
+/// already sets it: it re-executes itself once with the variable set (same pid, same arguments).
+fn limit_malloc_arenas() {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let err = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("MALLOC_ARENA_MAX", "2")
+        .exec();
+    // exec only returns on failure; serve anyway, with glibc's default arenas.
+    eprintln!("pxeroot-target: cannot re-execute with MALLOC_ARENA_MAX=2 ({err}); continuing");
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Serve { .. }) {
+        limit_malloc_arenas();
+    }
     match cli.command {
         Command::Check { config } => check(&config),
         Command::Serve { config } => serve(&config),

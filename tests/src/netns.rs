@@ -198,10 +198,13 @@ fn remove(name: &str, run_dir: &Path) -> Result<()> {
 /// Whether the process a namespace or run folder is named after (`pxrt-<pid>.<start>-<n>`) is
 /// still running. Names that do not parse belong to nobody.
 fn owner_alive(name: &str) -> bool {
-    let owner = name.strip_prefix(PREFIX).and_then(|rest| rest.split_once('-')).map(|(o, _)| o);
-    let parsed = owner.and_then(|o| o.split_once('.')).and_then(|(pid, start)| {
-        Some((pid.parse::<i32>().ok()?, start.parse::<u64>().ok()?))
-    });
+    let owner = name
+        .strip_prefix(PREFIX)
+        .and_then(|rest| rest.split_once('-'))
+        .map(|(o, _)| o);
+    let parsed = owner
+        .and_then(|o| o.split_once('.'))
+        .and_then(|(pid, start)| Some((pid.parse::<i32>().ok()?, start.parse::<u64>().ok()?)));
     match parsed {
         Some((pid, start)) => alive(pid) && start_time(pid) == Some(start),
         None => false,
@@ -244,8 +247,14 @@ mod tests {
         let pid = std::process::id();
         let start = start_time(pid as i32).unwrap();
         assert!(owner_alive(&format!("{PREFIX}{pid}.{start}-0")));
-        assert!(!owner_alive(&format!("{PREFIX}{pid}.{}-0", start + 1)), "a reused pid is not the owner");
-        assert!(!owner_alive(&format!("{PREFIX}{pid}-0")), "old-style names belong to nobody");
+        assert!(
+            !owner_alive(&format!("{PREFIX}{pid}.{}-0", start + 1)),
+            "a reused pid is not the owner"
+        );
+        assert!(
+            !owner_alive(&format!("{PREFIX}{pid}-0")),
+            "old-style names belong to nobody"
+        );
         assert!(!owner_alive("pxrt-garbage"));
     }
 }

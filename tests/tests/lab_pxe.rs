@@ -21,7 +21,11 @@ fn pxe_mode_runs_the_ipxe_rom_which_asks_dnsmasq_for_an_address() {
         &ns,
         &DhcpConfig {
             interface: "tap0".into(),
-            range: ("10.0.0.100".into(), "10.0.0.200".into(), "255.255.255.0".into()),
+            range: (
+                "10.0.0.100".into(),
+                "10.0.0.200".into(),
+                "255.255.255.0".into(),
+            ),
             hosts: vec![(GUEST_MAC.into(), GUEST_IP.into())],
             extra: vec![],
         },
@@ -33,11 +37,16 @@ fn pxe_mode_runs_the_ipxe_rom_which_asks_dnsmasq_for_an_address() {
     loop {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         let pxe = text.lines().any(|l| l.contains("vendor class: PXEClient"));
-        let offered = text.lines().any(|l| l.contains(&format!("DHCPOFFER(tap0) {GUEST_IP} {GUEST_MAC}")));
+        let offered = text
+            .lines()
+            .any(|l| l.contains(&format!("DHCPOFFER(tap0) {GUEST_IP} {GUEST_MAC}")));
         if pxe && offered {
             break;
         }
-        assert!(Instant::now() < deadline, "no PXE DHCP exchange from the iPXE ROM within 60 s:\n{text}");
+        assert!(
+            Instant::now() < deadline,
+            "no PXE DHCP exchange from the iPXE ROM within 60 s:\n{text}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }

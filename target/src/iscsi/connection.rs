@@ -40,8 +40,9 @@ const CMD_WINDOW: u32 = 128;
 const MAX_WRITE_BUFFER: u32 = 64 << 20;
 /// How long one login step may take.
 const LOGIN_STEP_TIMEOUT: Duration = Duration::from_secs(30);
-/// Response bytes a connection holds for its initiator before it stops reading new PDUs.
-const MAX_BACKLOG: usize = 16 << 20;
+/// Response bytes a connection holds for its initiator before it stops reading new PDUs: 16
+/// reads of 128 KiB in flight keep a loopback link full, and 16 sessions stay within 32 MiB.
+const MAX_BACKLOG: usize = 2 << 20;
 /// Buffer bytes all writes still waiting for Data-Out may hold on one connection. Like their
 /// number (at most [`CMD_WINDOW`]), this is bounded: the window moves on as commands arrive, so
 /// it does not bound them by itself.
@@ -766,8 +767,16 @@ impl Conn {
             respond(&self.send, cmd.lun, cmd.itt, edtl, 0, full);
             return;
         }
-        let mut buf = vec![0u8; edtl as usize];
-        buf[..imm].copy_from_slice(&cmd.data[..imm]);
+        let buf = if imm == edtl as usize {
+            // Immediate data carries the whole transfer: it is the buffer.
+            let mut data = cmd.data;
+            data.truncate(imm);
+            data
+        } else {
+            let mut buf = vec![0u8; edtl as usize];
+            buf[..imm].copy_from_slice(&cmd.data[..imm]);
+            buf
+        };
         let unsolicited_end = if self.initial_r2t {
             imm as u32
         } else {
@@ -929,6 +938,14 @@ impl Conn {
         };
         let nexus = self.nexus.clone();
         let send = self.send.clone();
+        if write_len.is_some() && cached_write(&luns, lun, &cdb, data_out.len()) {
+            // A small write into the page cache returns in microseconds: handing it to a
+            // blocking thread would cost more than doing it here.
+            let result = luns.execute(&nexus, lun, &cdb, &data_out);
+            let spdtl = write_len.unwrap_or(0);
+            respond(&send, lun_field, itt, edtl, spdtl, result);
+            return;
+        }
         send.lock().running.insert(itt, lun);
         // The Data-In a read may return counts against the backlog from now until it is queued.
         let reserved = Reservation::new(
@@ -1182,6 +1199,20 @@ impl Conn {
             }
         }
     }
+}
+
+/// Writes up to this size may run on the connection's task (see [`cached_write`]).
+const INLINE_WRITE_MAX: usize = 64 * 1024;
+
+/// Whether a command is a small WRITE (6/10/12/16) that lands in the page cache without waiting
+/// for the disk: no FUA, and the LUN's write cache on (write-through LUNs sync every write).
+fn cached_write(luns: &LunSet, lun: u64, cdb: &[u8; 16], len: usize) -> bool {
+    let plain_write = match cdb[0] {
+        0x0a => true,
+        0x2a | 0xaa | 0x8a => cdb[1] & 0x08 == 0,
+        _ => false,
+    };
+    plain_write && len <= INLINE_WRITE_MAX && luns.get(lun).is_some_and(|l| l.write_cache_enabled())
 }
 
 /// Lower the transfer length of a WRITE or WRITE AND VERIFY (10/12/16) CDB to `blocks`;
