@@ -203,6 +203,25 @@ pub struct DhcpConfig {
     pub extra: Vec<String>,
 }
 
+impl DhcpConfig {
+    /// The lab link: `tap0`, a pool of 10.0.0.100-200/24, and these reservations (MAC, address).
+    pub fn lab(hosts: &[(&str, &str)]) -> DhcpConfig {
+        DhcpConfig {
+            interface: "tap0".into(),
+            range: (
+                "10.0.0.100".into(),
+                "10.0.0.200".into(),
+                "255.255.255.0".into(),
+            ),
+            hosts: hosts
+                .iter()
+                .map(|(m, i)| (m.to_string(), i.to_string()))
+                .collect(),
+            extra: vec![],
+        }
+    }
+}
+
 impl Dnsmasq {
     /// Start dnsmasq in the foreground in `ns`.
     ///

@@ -130,6 +130,25 @@ impl Report {
     }
 }
 
+impl Report {
+    /// Whether the login was refused: iscsistart failed and the disk's marker was never read.
+    ///
+    /// # Errors
+    /// What happened instead.
+    pub fn refused_at_login(&self) -> Result<(), String> {
+        if self.marker_seen.is_some() {
+            return Err(format!("the guest read the disk\n{}", self.timeline));
+        }
+        match &self.failure {
+            Some(f) if f.contains("PXRT-FAIL iscsistart login") => Ok(()),
+            other => Err(format!(
+                "expected a failed iscsistart login, got {other:?}\n{}",
+                self.timeline
+            )),
+        }
+    }
+}
+
 /// A random-enough marker for this run.
 pub fn fresh_marker() -> String {
     let nanos = SystemTime::now()
@@ -174,16 +193,7 @@ pub fn reference_chain(lab: &Lab, opts: &RefOptions) -> Result<Report> {
     let _dnsmasq = if opts.dhcp {
         Some(Dnsmasq::start(
             &ns,
-            &DhcpConfig {
-                interface: "tap0".into(),
-                range: (
-                    "10.0.0.100".into(),
-                    "10.0.0.200".into(),
-                    "255.255.255.0".into(),
-                ),
-                hosts: vec![(GUEST_MAC.into(), GUEST_IP.into())],
-                extra: vec![],
-            },
+            &DhcpConfig::lab(&[(GUEST_MAC, GUEST_IP)]),
         )?)
     } else {
         None

@@ -17,20 +17,7 @@ fn pxe_mode_runs_the_ipxe_rom_which_asks_dnsmasq_for_an_address() {
     Lab::require().unwrap();
     let ns = Netns::create().unwrap();
     ns.add_tap("tap0", "10.0.0.2/24").unwrap();
-    let _dnsmasq = Dnsmasq::start(
-        &ns,
-        &DhcpConfig {
-            interface: "tap0".into(),
-            range: (
-                "10.0.0.100".into(),
-                "10.0.0.200".into(),
-                "255.255.255.0".into(),
-            ),
-            hosts: vec![(GUEST_MAC.into(), GUEST_IP.into())],
-            extra: vec![],
-        },
-    )
-    .unwrap();
+    let _dnsmasq = Dnsmasq::start(&ns, &DhcpConfig::lab(&[(GUEST_MAC, GUEST_IP)])).unwrap();
     let _qemu = Qemu::spawn(&ns, "pxe", &Spec::new(Boot::Pxe)).unwrap();
     let log = ns.run_dir().join("dnsmasq.log");
     let deadline = Instant::now() + Duration::from_secs(60);

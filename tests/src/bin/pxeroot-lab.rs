@@ -70,19 +70,7 @@ fn hold() -> Result<()> {
     pxeroot_tests::image::ext4_with_files(ns.run_dir(), &image, 8, &[("marker", b"held")])?;
     let tgtd = Tgtd::start(&ns)?;
     tgtd.add_target(1, scenario::TARGET_IQN, &image, &[])?;
-    let dnsmasq = Dnsmasq::start(
-        &ns,
-        &DhcpConfig {
-            interface: "tap0".into(),
-            range: (
-                "10.0.0.100".into(),
-                "10.0.0.200".into(),
-                "255.255.255.0".into(),
-            ),
-            hosts: vec![],
-            extra: vec![],
-        },
-    )?;
+    let dnsmasq = Dnsmasq::start(&ns, &DhcpConfig::lab(&[]))?;
     let initrd = Builder::new(&lab.kernel)
         .script("stamp held\nwhile true; do sleep 1; done\n")
         .build(ns.run_dir(), &ns.run_dir().join("initrd.cpio"))?;
