@@ -358,9 +358,22 @@ impl Out {
     }
 }
 
-/// The PDUs one response consists of, queued together.
-#[derive(Debug, Default)]
-struct Batch(Vec<Out>);
+/// The PDUs one response consists of, queued together, encoded with the connection's limits.
+#[derive(Debug)]
+struct Batch {
+    limits: FrameLimits,
+    pdus: Vec<Out>,
+}
+
+impl Batch {
+    /// Encode a PDU into the batch.
+    fn pdu<P: PduRepr>(&mut self, pdu: &P) -> Result<(), WireError> {
+        let mut bytes = Vec::new();
+        encode(pdu, &self.limits, &mut bytes)?;
+        self.pdus.push(Out::bytes(bytes));
+        Ok(())
+    }
+}
 
 /// The writer task's queue.
 #[derive(Debug, Clone)]
@@ -470,23 +483,19 @@ impl Sender {
     ) {
         let mut n = self.lock();
         let (exp, max) = Self::window(&n);
-        let mut out = Batch::default();
+        let mut out = Batch {
+            limits: self.limits,
+            pdus: Vec::new(),
+        };
         match build(n.stat_sn, exp, max, &mut out) {
             Ok(used) => {
                 n.stat_sn = SerialNumber(n.stat_sn.0.wrapping_add(used));
-                for pdu in out.0 {
+                for pdu in out.pdus {
                     self.tx.push(pdu);
                 }
             }
             Err(e) => warn!(error = %e, "cannot encode a response"),
         }
-    }
-
-    fn encode<P: PduRepr>(&self, pdu: &P, out: &mut Batch) -> Result<(), WireError> {
-        let mut bytes = Vec::new();
-        encode(pdu, &self.limits, &mut bytes)?;
-        out.0.push(Out::bytes(bytes));
-        Ok(())
     }
 }
 
@@ -664,7 +673,6 @@ impl Conn {
     }
 
     fn reject(&self, reason: RejectReason, header: &[u8; BHS_LEN]) {
-        let send = self.send.clone();
         self.send.send_with(|stat_sn, exp, max, out| {
             let r = Reject {
                 reason,
@@ -674,7 +682,7 @@ impl Conn {
                 data_sn: SerialNumber(0),
                 header: header.to_vec(),
             };
-            send.encode(&r, out)?;
+            out.pdu(&r)?;
             Ok(1)
         });
     }
@@ -819,7 +827,6 @@ impl Conn {
             let r2t_sn = SerialNumber(task.r2t_sn);
             task.r2t_sn += 1;
             let lun = task.lun_field;
-            let send = self.send.clone();
             // An R2T carries the current StatSN but does not consume one.
             self.send.send_with(|stat_sn, exp, max, out| {
                 let r = R2t {
@@ -833,7 +840,7 @@ impl Conn {
                     buffer_offset: offset,
                     desired_data_transfer_length: len,
                 };
-                send.encode(&r, out)?;
+                out.pdu(&r)?;
                 Ok(0)
             });
         }
@@ -936,16 +943,16 @@ impl Conn {
         let Some(luns) = self.luns.clone() else {
             return;
         };
-        let nexus = self.nexus.clone();
-        let send = self.send.clone();
         if write_len.is_some() && cached_write(&luns, lun, &cdb, data_out.len()) {
             // A small write into the page cache returns in microseconds: handing it to a
             // blocking thread would cost more than doing it here.
-            let result = luns.execute(&nexus, lun, &cdb, &data_out);
+            let result = luns.execute(&self.nexus, lun, &cdb, &data_out);
             let spdtl = write_len.unwrap_or(0);
-            respond(&send, lun_field, itt, edtl, spdtl, result);
+            respond(&self.send, lun_field, itt, edtl, spdtl, result);
             return;
         }
+        let nexus = self.nexus.clone();
+        let send = self.send.clone();
         send.lock().running.insert(itt, lun);
         // The Data-In a read may return counts against the backlog from now until it is queued.
         let reserved = Reservation::new(
@@ -981,7 +988,6 @@ impl Conn {
         // its ping may be as long as ours, which is larger.
         let mut data = n.data;
         data.truncate(self.send.limits.max_data_segment_len as usize);
-        let send = self.send.clone();
         self.send.send_with(|stat_sn, exp, max, out| {
             let r = NopIn {
                 lun: n.lun,
@@ -992,13 +998,12 @@ impl Conn {
                 max_cmd_sn: max,
                 data,
             };
-            send.encode(&r, out)?;
+            out.pdu(&r)?;
             Ok(1)
         });
     }
 
     fn ping(&mut self) {
-        let send = self.send.clone();
         let ttt = self.next_ttt;
         self.next_ttt = self.next_ttt.wrapping_add(1).max(1);
         self.send.send_with(|stat_sn, exp, max, out| {
@@ -1011,7 +1016,7 @@ impl Conn {
                 max_cmd_sn: max,
                 data: Vec::new(),
             };
-            send.encode(&r, out)?;
+            out.pdu(&r)?;
             Ok(0)
         });
     }
@@ -1079,25 +1084,20 @@ impl Conn {
     }
 
     fn tmf_response(&self, itt: u32, response: TaskMgmtResponseCode) {
-        let send = self.send.clone();
         self.send.send_with(|stat_sn, exp, max, out| {
-            send.encode(
-                &TaskMgmtResponse {
-                    response,
-                    itt,
-                    stat_sn,
-                    exp_cmd_sn: exp,
-                    max_cmd_sn: max,
-                },
-                out,
-            )?;
+            out.pdu(&TaskMgmtResponse {
+                response,
+                itt,
+                stat_sn,
+                exp_cmd_sn: exp,
+                max_cmd_sn: max,
+            })?;
             Ok(1)
         });
     }
 
     fn logout(&mut self, l: &LogoutRequest) {
         self.accept_cmd_sn(l.cmd_sn, l.immediate);
-        let send = self.send.clone();
         self.send.send_with(|stat_sn, exp, max, out| {
             let r = LogoutResponse {
                 response: LogoutResponseCode::Closed,
@@ -1108,7 +1108,7 @@ impl Conn {
                 time2wait: 0,
                 time2retain: 0,
             };
-            send.encode(&r, out)?;
+            out.pdu(&r)?;
             Ok(1)
         });
     }
@@ -1163,7 +1163,6 @@ impl Conn {
         } else {
             RESERVED_TAG
         };
-        let send = self.send.clone();
         self.send.send_with(|stat_sn, exp, max, out| {
             let r = TextResponse {
                 fin: !more,
@@ -1176,7 +1175,7 @@ impl Conn {
                 max_cmd_sn: max,
                 data,
             };
-            send.encode(&r, out)?;
+            out.pdu(&r)?;
             Ok(1)
         });
     }
@@ -1323,7 +1322,7 @@ fn respond(send: &Sender, lun: LunField, itt: u32, edtl: u32, spdtl: u32, result
                 residual_count: if with_status { residual } else { 0 },
                 data: Vec::new(),
             };
-            out.0.push(data_in_out(&pdu, &buf, range, &send.limits)?);
+            out.pdus.push(data_in_out(&pdu, &buf, range, &out.limits)?);
         }
         if status_in_data {
             return Ok(1);
@@ -1348,7 +1347,7 @@ fn respond(send: &Sender, lun: LunField, itt: u32, edtl: u32, spdtl: u32, result
             sense: segment,
             response_data: Vec::new(),
         };
-        send.encode(&r, out)?;
+        out.pdu(&r)?;
         Ok(1)
     });
 }
