@@ -2,7 +2,7 @@
 //! fails with the reason (never a silent pass), and the first call in a process removes what a
 //! killed earlier run left behind.
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 use anyhow::{bail, Result};
 
@@ -67,9 +67,8 @@ impl Lab {
 }
 
 fn clean_once() -> Result<()> {
-    static DONE: OnceLock<Mutex<bool>> = OnceLock::new();
+    static DONE: Mutex<bool> = Mutex::new(false);
     let mut done = DONE
-        .get_or_init(|| Mutex::new(false))
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     if !*done {

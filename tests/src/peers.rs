@@ -46,6 +46,37 @@ impl Drop for Daemon {
     }
 }
 
+impl Daemon {
+    /// Poll `ready` until it holds; fail with the daemon's log (`log`) when it exits first or
+    /// `timeout` passes.
+    fn wait_ready(
+        &mut self,
+        name: &str,
+        log: &Path,
+        timeout: Duration,
+        mut ready: impl FnMut() -> bool,
+    ) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if ready() {
+                return Ok(());
+            }
+            let text = || std::fs::read_to_string(log).unwrap_or_default();
+            if let Some(status) = self.0.try_wait()? {
+                bail!("{name} exited ({status}): {}", text().trim());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{name} was not ready within {} s: {}",
+                    timeout.as_secs(),
+                    text().trim()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 fn spawn_logged(mut cmd: Command, log: &Path) -> Result<Daemon> {
     let out = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
     cmd.stdin(Stdio::null())
@@ -84,25 +115,11 @@ impl Tgtd {
         }
         let mut cmd = ns.command("tgtd");
         cmd.args(["-f", "-C", &port.to_string()]);
-        let mut tgtd = Tgtd {
-            daemon: spawn_logged(cmd, &ns.run_dir().join("tgtd.log"))?,
-            port,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if tgtd.adm(&["--op", "show", "--mode", "sys"]).is_ok() {
-                return Ok(tgtd);
-            }
-            if let Some(status) = tgtd.daemon.0.try_wait()? {
-                let log =
-                    std::fs::read_to_string(ns.run_dir().join("tgtd.log")).unwrap_or_default();
-                bail!("tgtd exited ({status}): {}", log.trim());
-            }
-            if Instant::now() > deadline {
-                bail!("tgtd did not answer tgtadm within 10 s");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let log = ns.run_dir().join("tgtd.log");
+        let mut daemon = spawn_logged(cmd, &log)?;
+        let answers = || adm(port, &["--op", "show", "--mode", "sys"]).is_ok();
+        daemon.wait_ready("tgtd", &log, Duration::from_secs(10), answers)?;
+        Ok(Tgtd { daemon, port })
     }
 
     /// Run `tgtadm --lld iscsi -C <port> ARGS`.
@@ -110,10 +127,7 @@ impl Tgtd {
     /// # Errors
     /// When tgtadm fails.
     pub fn adm(&self, args: &[&str]) -> Result<()> {
-        run(Command::new("tgtadm")
-            .args(["-C", &self.port.to_string(), "--lld", "iscsi"])
-            .args(args))?;
-        Ok(())
+        adm(self.port, args)
     }
 
     /// A target `tid` named `iqn` with LUN 1 backed by `image`, open to `initiators` (names),
@@ -182,6 +196,14 @@ impl Tgtd {
     pub fn pid(&self) -> u32 {
         self.daemon.0.id()
     }
+}
+
+/// `tgtadm --lld iscsi -C <port> ARGS`.
+fn adm(port: u32, args: &[&str]) -> Result<()> {
+    run(Command::new("tgtadm")
+        .args(["-C", &port.to_string(), "--lld", "iscsi"])
+        .args(args))?;
+    Ok(())
 }
 
 /// dnsmasq as the DHCP server of a namespace's link (DNS off).
@@ -374,24 +396,14 @@ impl PxerootTarget {
         cmd.args(["serve", "--config"])
             .arg(&conf)
             .env("NO_COLOR", "1");
-        let mut target = PxerootTarget {
-            daemon: spawn_logged(cmd, &log)?,
-            log,
+        let mut daemon = spawn_logged(cmd, &log)?;
+        let listening = || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("iSCSI portal listening")
         };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let text = target.log_text();
-            if text.contains("iSCSI portal listening") {
-                return Ok(target);
-            }
-            if let Some(status) = target.daemon.0.try_wait()? {
-                bail!("pxeroot-target exited ({status}): {}", text.trim());
-            }
-            if Instant::now() > deadline {
-                bail!("pxeroot-target did not listen within 10 s: {}", text.trim());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        daemon.wait_ready("pxeroot-target", &log, Duration::from_secs(10), listening)?;
+        Ok(PxerootTarget { daemon, log })
     }
 
     /// What the server logged so far.
