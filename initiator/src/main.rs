@@ -30,6 +30,8 @@ mod cmdline;
 mod config;
 mod kernel;
 mod plan;
+#[allow(dead_code)] // Used by the boot flow (coordinator) and probe.
+mod session;
 
 use std::path::Path;
 use std::process::ExitCode;
