@@ -566,7 +566,8 @@ impl Wire<'_> {
     }
 }
 
-/// One connection's login, and whether a failure came right after the CHAP_A offer.
+/// One connection's failed login, and whether MD5 alone is worth a second connection: the
+/// target refused our CHAP_A offer, or (tgt) chose 7 and then failed our SHA-256 response.
 struct Failed {
     error: AttemptError,
     offer_refused: bool,
@@ -686,22 +687,37 @@ fn attempt(
             break;
         }
         let at_offer = login.chap_awaiting_algorithm();
+        // tgt (1.0.85, Debian 12) takes CHAP_A=7 for SHA-1, contrary to the IANA registry,
+        // so it chooses 7 from our list and then cannot decode our SHA-256 response: it
+        // answers 0x0200 (or 0x0201) to CHAP_R. That too calls for MD5 alone.
+        let sha256_answered = login.chap_algorithm() == Some(ChapAlgorithm::Sha256)
+            && !at_offer
+            && login.state() == LoginState::Security;
         let refused = |error: AttemptError| {
-            let offer_refused = at_offer
-                && match &error {
-                    AttemptError::Closed { .. } | AttemptError::Io { .. } => true,
-                    AttemptError::Rejected { status, .. } => matches!(
-                        status,
-                        LoginStatus::InitiatorError | LoginStatus::AuthenticationFailure
-                    ),
-                    AttemptError::Chap { cause, .. } => matches!(
-                        cause,
-                        ChapError::UnexpectedAlgorithm(_)
-                            | ChapError::NoCommonAlgorithm(_)
-                            | ChapError::MissingKey(_)
-                    ),
-                    _ => false,
-                };
+            let tgt_sha1 = sha256_answered
+                && matches!(
+                    &error,
+                    AttemptError::Rejected {
+                        status: LoginStatus::InitiatorError | LoginStatus::AuthenticationFailure,
+                        ..
+                    }
+                );
+            let offer_refused = tgt_sha1
+                || at_offer
+                    && match &error {
+                        AttemptError::Closed { .. } | AttemptError::Io { .. } => true,
+                        AttemptError::Rejected { status, .. } => matches!(
+                            status,
+                            LoginStatus::InitiatorError | LoginStatus::AuthenticationFailure
+                        ),
+                        AttemptError::Chap { cause, .. } => matches!(
+                            cause,
+                            ChapError::UnexpectedAlgorithm(_)
+                                | ChapError::NoCommonAlgorithm(_)
+                                | ChapError::MissingKey(_)
+                        ),
+                        _ => false,
+                    };
             Failed {
                 error,
                 offer_refused,
@@ -728,7 +744,10 @@ fn attempt(
 /// Connects to one portal and logs in. With CHAP it offers SHA-256 and MD5 (`CHAP_A=7,5`); if
 /// the target refuses that list (an old target: `CHAP_A=Reject`, status 0x0200/0x0201 right
 /// after the offer, or the connection closed at that point), it reconnects once offering MD5
-/// alone, as open-iscsi issue #180 asks. `deadline` bounds everything; each TCP connect is
+/// alone, as open-iscsi issue #180 asks. It does the same when the target chose SHA-256 and
+/// then refused our response with 0x0200/0x0201, which is what tgt does (it reads 7 as
+/// SHA-1); with a wrong secret such a target therefore sees two failed logins, and the
+/// error is still an authentication failure. `deadline` bounds everything; each TCP connect is
 /// also bounded by `spec.connect_timeout` and each login by `spec.login_timeout`.
 ///
 /// # Errors

@@ -49,6 +49,9 @@ enum Old {
     RejectKey,
     /// Closes the connection.
     Close,
+    /// tgt: chooses 7 from the list but expects a SHA-1 response, so refuses a SHA-256
+    /// CHAP_R with 0x0200.
+    Tgt,
 }
 
 #[derive(Debug, Default)]
@@ -114,7 +117,7 @@ fn serve_one(s: &mut TcpStream, addr: SocketAddr, auth: &TargetAuth, old: Old, s
             let text = TextPairs::parse(&req.data).unwrap();
             if let Some(a) = text.get(&Key::ChapA) {
                 seen.chap_a.push(a.to_owned());
-                if a.contains(',') && old != Old::No {
+                if a.contains(',') && !matches!(old, Old::No | Old::Tgt) {
                     let mut rsp = LoginResponse {
                         transit: false,
                         cont: false,
@@ -139,6 +142,30 @@ fn serve_one(s: &mut TcpStream, addr: SocketAddr, auth: &TargetAuth, old: Old, s
                     let _ = wire.send(&rsp.into(), deadline);
                     return;
                 }
+            }
+        }
+        if let Pdu::LoginRequest(req) = &pdu {
+            let text = TextPairs::parse(&req.data).unwrap();
+            let listed = seen.chap_a.last().is_some_and(|a| a.contains(','));
+            if old == Old::Tgt && listed && text.get(&Key::ChapR).is_some() {
+                let rsp = LoginResponse {
+                    transit: false,
+                    cont: false,
+                    csg: Stage::SecurityNegotiation,
+                    nsg: Stage::SecurityNegotiation,
+                    version_max: VERSION,
+                    version_active: VERSION,
+                    isid: req.isid,
+                    tsih: 0,
+                    itt: req.itt,
+                    stat_sn: SerialNumber(102),
+                    exp_cmd_sn: req.cmd_sn,
+                    max_cmd_sn: req.cmd_sn,
+                    status: LoginStatus::InitiatorError,
+                    data: Vec::new(),
+                };
+                let _ = wire.send(&rsp.into(), deadline);
+                return;
             }
         }
         if let Pdu::LogoutRequest(req) = &pdu {
@@ -265,7 +292,7 @@ fn impostor_target_fails_mutual_chap() {
 
 #[test]
 fn wrong_secret_is_auth_failure() {
-    let (addr, seen) = serve(target_creds(), Old::No, 1);
+    let (addr, seen) = serve(target_creds(), Old::No, 2);
     let auth = Auth::Chap {
         user: "client".into(),
         secret: Secret::new("wrong-secret-42"),
@@ -279,8 +306,10 @@ fn wrong_secret_is_auth_failure() {
         format!("{addr}: login rejected: authentication failed (status 0x0201)")
     );
     assert!(!format!("{e} {e:?}").contains("wrong-secret-42"));
-    // A failure after CHAP_R is not a refused offer: no second connection.
-    assert_eq!(seen.recv().unwrap().connections, 1);
+    // A refused SHA-256 response looks like tgt's SHA-1 mix-up: one more try with MD5, no more.
+    let seen = seen.recv().unwrap();
+    assert_eq!(seen.connections, 2);
+    assert_eq!(seen.chap_a, ["7,5", "5"]);
 }
 
 #[test]
@@ -361,7 +390,7 @@ fn passed_deadline_does_not_connect() {
 
 #[test]
 fn old_target_gets_md5_alone_on_a_second_connection() {
-    for old in [Old::Status, Old::RejectKey, Old::Close] {
+    for old in [Old::Status, Old::RejectKey, Old::Close, Old::Tgt] {
         let (addr, seen) = serve(target_creds(), old, 2);
         let auth = chap();
         let li = connect_and_login(addr, &spec(&auth), soon()).unwrap();
@@ -381,6 +410,7 @@ fn old_target_with_wrong_secret_still_fails_as_auth() {
         secret: Secret::new("wrong-secret-42"),
     };
     let e = connect_and_login(addr, &spec(&auth), soon()).unwrap_err();
+    // The listener takes two connections: a third attempt would end in "connection refused".
     assert!(e.is_auth(), "{e}");
     assert_eq!(seen.recv().unwrap().chap_a, ["7,5", "5"]);
 }
