@@ -32,8 +32,10 @@ mod config;
 mod kernel;
 mod net;
 mod plan;
+mod probe;
 mod session;
 
+use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -99,6 +101,10 @@ enum Command {
         #[arg(long)]
         no_files: bool,
     },
+    /// Log in from userspace, look at one LUN (REPORT LUNS, INQUIRY, READ CAPACITY, TEST UNIT
+    /// READY), log out and print what was found; never touches the kernel. Secrets come from
+    /// files or $PXEROOT_CHAP_SECRET / $PXEROOT_CHAP_MUTUAL_SECRET, never from arguments.
+    Probe(probe::ProbeArgs),
 }
 
 fn read_optional(path: &str) -> Result<Option<String>, String> {
@@ -268,16 +274,26 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Plan { cmdline, no_files }) => {
             let out = plan(cmdline, no_files);
-            for line in &out.stderr {
-                eprintln!("{line}");
-            }
-            if !out.stdout.is_empty() {
-                println!("{}", out.stdout);
-            }
+            print(&out);
+            ExitCode::from(out.code)
+        }
+        Some(Command::Probe(args)) => {
+            let env = |name: &str| std::env::var_os(name).map(std::ffi::OsString::into_vec);
+            let out = probe::run(&args, &env);
+            print(&out);
             ExitCode::from(out.code)
         }
         Some(Command::Boot { cmdline, no_files }) => ExitCode::from(boot(cmdline, no_files)),
         None => ExitCode::from(boot(None, false)),
+    }
+}
+
+fn print(out: &Outcome) {
+    for line in &out.stderr {
+        eprintln!("{line}");
+    }
+    if !out.stdout.is_empty() {
+        println!("{}", out.stdout);
     }
 }
 
