@@ -31,7 +31,6 @@ mod config;
 mod kernel;
 mod plan;
 mod probe;
-#[allow(dead_code)] // Parts are used only by the boot flow (coordinator).
 mod session;
 
 use std::os::unix::ffi::OsStringExt;

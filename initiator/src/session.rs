@@ -99,8 +99,7 @@ pub fn default_params() -> LocalParams {
 /// A logged-in connection in FullFeaturePhase.
 #[derive(Debug)]
 pub struct LoggedIn {
-    /// The socket: blocking, TCP_NODELAY set, nothing unread in it. Read and write timeouts
-    /// are left as the login set them; set your own before further use.
+    /// The socket: blocking, TCP_NODELAY set, no read or write timeout, nothing unread in it.
     pub stream: TcpStream,
     /// The portal it is connected to.
     pub portal: SocketAddr,
@@ -362,6 +361,7 @@ impl AttemptError {
 
     /// Whether another attempt may succeed: refused or timed-out connects, timeouts, resets
     /// and closes, target errors (status class 3) and moves without a new address.
+    #[allow(dead_code)] // For the boot flow's retry loop.
     pub fn retryable(&self) -> bool {
         match self {
             AttemptError::Connect { .. }
@@ -730,6 +730,20 @@ fn attempt(
         if rng.failed {
             return Err(plain(AttemptError::Random { portal }));
         }
+    }
+    // Hand the socket over as a plain blocking one (the kernel or the next user sets its own
+    // limits).
+    for clear in [
+        stream.set_read_timeout(None),
+        stream.set_write_timeout(None),
+    ] {
+        clear.map_err(|e| {
+            plain(AttemptError::Io {
+                portal,
+                during: "socket setup",
+                source: e,
+            })
+        })?;
     }
     let chap = login.chap_algorithm();
     match login.outcome() {

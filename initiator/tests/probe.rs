@@ -487,4 +487,65 @@ fn tgtd_lun_found_with_chap_and_failures() {
         "{}",
         r.stderr
     );
+    // A target that insists on digests: CRC32C on both, checked in userspace.
+    const DIGESTS: &str = "iqn.2026-11.org.example:digests";
+    for args in [
+        &[
+            "--op", "new", "--mode", "target", "--tid", "2", "-T", DIGESTS,
+        ][..],
+        &[
+            "--op",
+            "new",
+            "--mode",
+            "logicalunit",
+            "--tid",
+            "2",
+            "--lun",
+            "1",
+            "-b",
+            image,
+        ],
+        &[
+            "--op", "bind", "--mode", "target", "--tid", "2", "-I", "ALL",
+        ],
+        &[
+            "--op",
+            "update",
+            "--mode",
+            "target",
+            "--tid",
+            "2",
+            "--name",
+            "HeaderDigest",
+            "--value",
+            "CRC32C",
+        ],
+        &[
+            "--op",
+            "update",
+            "--mode",
+            "target",
+            "--tid",
+            "2",
+            "--name",
+            "DataDigest",
+            "--value",
+            "CRC32C",
+        ],
+    ] {
+        tgt.adm(args).unwrap();
+    }
+    let r = probe(tgt.addr, &["--target", DIGESTS, "--lun", "1"], &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("HeaderDigest=CRC32C DataDigest=CRC32C"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("no authentication"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(&format!("size       {SIZE} bytes")),
+        "{}",
+        r.stdout
+    );
 }

@@ -243,6 +243,8 @@ fn no_auth_logs_in_and_out() {
     assert_eq!(li.portal, addr);
     assert_eq!(li.chap, None);
     assert!(li.stream.nodelay().unwrap());
+    assert_eq!(li.stream.read_timeout().unwrap(), None);
+    assert_eq!(li.stream.write_timeout().unwrap(), None);
     assert_eq!(li.outcome.tsih, 7);
     // InitialR2T is an OR: the test target keeps the RFC default Yes.
     assert!(li.outcome.session.initial_r2t);
