@@ -165,6 +165,8 @@ fn report_luns_data() {
     d.extend([0x41, 0x2c, 0, 0, 0, 0, 0, 0]); // 300, flat
     d.extend([0, 9, 0, 0, 0, 0, 0, 0]); // beyond the list length: ignored
     assert_eq!(cdb::parse_report_luns(&d), [0, 1, 300]);
+    assert_eq!(cdb::report_luns_len(&d), 24);
+    assert_eq!(cdb::report_luns_len(&[0, 0]), 0);
     assert_eq!(cdb::parse_report_luns(&[0, 0, 0, 8]), Vec::<u64>::new());
     assert_eq!(cdb::parse_report_luns(&[]), Vec::<u64>::new());
 }
