@@ -685,8 +685,7 @@ fn attempt(
                 after: Duration::ZERO,
             })
         })?;
-    let mut stream = connect(portal, spec.bind_device, connect_budget).map_err(plain)?;
-    let login_deadline = deadline.min(Instant::now() + spec.login_timeout);
+    // Built first, so that a bad CHAP configuration opens no connection.
     let mut login = InitiatorLogin::new(InitiatorConfig {
         initiator_name: spec.initiator_name.to_owned(),
         initiator_alias: None,
@@ -700,12 +699,19 @@ fn attempt(
         params: spec.params.clone(),
     })
     .map_err(|e| plain(login_error(portal, e)))?;
+    let mut stream = connect(portal, spec.bind_device, connect_budget).map_err(plain)?;
+    let by_timeout = Instant::now() + spec.login_timeout;
+    let (login_deadline, budget) = if deadline < by_timeout {
+        (deadline, remaining(deadline).unwrap_or_default())
+    } else {
+        (by_timeout, spec.login_timeout)
+    };
     let mut wire = Wire {
         stream: &mut stream,
         portal,
         limits: FrameLimits::default(),
         during: LOGIN,
-        budget: spec.login_timeout,
+        budget,
     };
     let mut rng = OsRandom::default();
     loop {

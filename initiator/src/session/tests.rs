@@ -402,6 +402,8 @@ fn silent_target_times_out_within_the_deadline() {
     let e = connect_and_login(addr, &s, Instant::now() + Duration::from_millis(200)).unwrap_err();
     assert!(start.elapsed() < Duration::from_secs(2));
     assert!(matches!(e, AttemptError::LoginTimeout { .. }), "{e}");
+    assert!(e.to_string().ends_with(" s"), "{e}");
+    assert!(!e.to_string().contains("within 30 s"), "{e}");
     drop(listener);
 }
 
@@ -465,6 +467,28 @@ fn bind_device() {
         }
         Err(e) => panic!("{e}"),
     }
+}
+
+#[test]
+fn same_secret_both_ways_fails_before_connecting() {
+    let auth = Auth::MutualChap {
+        user: "client".into(),
+        secret: Secret::new(SECRET),
+        target_user: "target".into(),
+        target_secret: Secret::new(SECRET),
+    };
+    // Nothing listens here: a connection attempt would say "connection refused".
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let e = connect_and_login(addr, &spec(&auth), soon()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("{addr}: CHAP: the same CHAP secret is used in both directions")
+    );
+    assert!(e.is_auth() && !e.retryable());
+    assert_no_secret(&e);
 }
 
 #[test]
