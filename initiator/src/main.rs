@@ -5,10 +5,16 @@
 //!   (kernel command line, default `/proc/cmdline`; `/etc/iscsi.initramfs`,
 //!   `/etc/initiatorname.iscsi` and `/sys/firmware/ibft` if present) and print the plan as JSON
 //!   with secrets redacted. It reads, and touches nothing: a dry run for a live system.
+//! * `pxeroot-initiator probe --portal IP[:PORT] --target IQN [--lun N] [--initiator IQN]
+//!   [--chap USER [--secret-file PATH] [--mutual-user U [--mutual-secret-file PATH]]]
+//!   [--timeout SECS] [--json]`: log in from userspace with the boot agent's login, look at
+//!   one LUN (REPORT LUNS, INQUIRY, READ CAPACITY, TEST UNIT READY), log out and print what
+//!   was found; never touches the kernel. Secrets come from the files or from
+//!   `$PXEROOT_CHAP_SECRET` / `$PXEROOT_CHAP_MUTUAL_SECRET`, never from arguments.
 //!
 //! # Exit codes
 //! Each failing phase has its own code so that the console and the initramfs script can tell
-//! them apart. Codes 10-19 belong to the boot phases that are not built yet.
+//! them apart. Codes 10-19 belong to the boot phases; `probe` uses 12-15 the same way.
 //!
 //! | code | meaning |
 //! |---|---|
