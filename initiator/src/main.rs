@@ -29,6 +29,7 @@
 mod cmdline;
 mod config;
 mod kernel;
+mod net;
 mod plan;
 
 use std::path::Path;
@@ -87,6 +88,9 @@ enum Command {
         #[arg(long)]
         no_files: bool,
     },
+    /// Debug: run only the network phase and print the result as JSON.
+    #[command(hide = true)]
+    NetUp(net::cli::NetUpArgs),
 }
 
 fn read_optional(path: &str) -> Result<Option<String>, String> {
@@ -209,6 +213,7 @@ fn main() -> ExitCode {
             }
             ExitCode::from(out.code)
         }
+        Some(Command::NetUp(args)) => ExitCode::from(net::cli::run(args)),
         None => {
             eprintln!("pxeroot-initiator: the boot agent is not built yet (issue 4); try `plan`");
             ExitCode::from(kernel::EXIT_NOT_BUILT)
