@@ -126,6 +126,9 @@ enum Command {
     /// READY), log out and print what was found; never touches the kernel. Secrets come from
     /// files or $PXEROOT_CHAP_SECRET / $PXEROOT_CHAP_MUTUAL_SECRET, never from arguments.
     Probe(probe::ProbeArgs),
+    /// Debug: run only the network phase and print the result as JSON.
+    #[command(hide = true)]
+    NetUp(net::cli::NetUpArgs),
 }
 
 fn read_optional(path: &str) -> Result<Option<String>, String> {
@@ -304,6 +307,7 @@ fn main() -> ExitCode {
             print(&out);
             ExitCode::from(out.code)
         }
+        Some(Command::NetUp(args)) => ExitCode::from(net::cli::run(args)),
         Some(Command::Boot { cmdline, no_files }) => ExitCode::from(boot(cmdline, no_files)),
         None => ExitCode::from(boot(None, false)),
     }
