@@ -7,14 +7,15 @@ use std::path::PathBuf;
 
 use crate::config;
 
-/// Arguments of `net-up`.
-#[derive(Debug, Clone, clap::Args)]
+/// Debug: run only the network phase and print the result as JSON.
+#[derive(Debug, Clone, argh::FromArgs)]
+#[argh(subcommand, name = "net-up")]
 pub struct NetUpArgs {
-    /// Plan from this kernel command line instead of /proc/cmdline.
-    #[arg(long)]
+    /// plan from this kernel command line instead of /proc/cmdline
+    #[argh(option)]
     pub cmdline: Option<String>,
-    /// Also write the run files (net-IFACE.conf, initramfs/open-iscsi.interface) here.
-    #[arg(long)]
+    /// also write the run files (net-IFACE.conf, initramfs/open-iscsi.interface) here
+    #[argh(option)]
     pub run_dir: Option<PathBuf>,
 }
 
