@@ -337,22 +337,38 @@ fn install_busybox(root: &Path) -> Result<()> {
 /// Copy a binary and the shared libraries `ldd` reports (static binaries have none).
 fn install_binary(root: &Path, bin: &Path) -> Result<()> {
     copy(bin, &root.join(bin.strip_prefix("/").unwrap_or(bin)))?;
+    for lib in shared_libraries(bin)? {
+        copy(&lib, &root.join(lib.strip_prefix("/").unwrap_or(&lib)))?;
+    }
+    Ok(())
+}
+
+/// The shared libraries `ldd` lists for `bin`, the dynamic loader included (none for a static
+/// binary; the vDSO has no file and is left out).
+///
+/// # Errors
+/// When ldd cannot run.
+pub fn shared_libraries(bin: &Path) -> Result<Vec<PathBuf>> {
     let out = Command::new("ldd")
         .arg(bin)
         .output()
         .context("cannot run ldd")?;
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        // "libfoo.so.1 => /lib/x86_64-linux-gnu/libfoo.so.1 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)"
-        let path = match line.split_once("=>") {
-            Some((_, right)) => right.split_whitespace().next(),
-            None => line.split_whitespace().next(),
-        };
-        if let Some(path) = path.filter(|p| p.starts_with('/')) {
-            let lib = Path::new(path);
-            copy(lib, &root.join(lib.strip_prefix("/").unwrap_or(lib)))?;
-        }
-    }
-    Ok(())
+    Ok(parse_ldd(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Library paths from ldd's output.
+fn parse_ldd(text: &str) -> Vec<PathBuf> {
+    text.lines()
+        .filter_map(|line| {
+            // "libfoo.so.1 => /lib/x86_64-linux-gnu/libfoo.so.1 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)"
+            match line.split_once("=>") {
+                Some((_, right)) => right.split_whitespace().next(),
+                None => line.split_whitespace().next(),
+            }
+        })
+        .filter(|p| p.starts_with('/'))
+        .map(PathBuf::from)
+        .collect()
 }
 
 fn write_file(root: &Path, path: &str, contents: &[u8], mode: u32) -> Result<()> {
@@ -472,6 +488,21 @@ mod tests {
         assert!(to.join("modules.builtin").is_file());
         assert!(!to.join("kernel/n/virtio_net.ko").exists());
         fs::remove_dir_all(from).unwrap();
+    }
+
+    #[test]
+    fn ldd_output_gives_library_paths_without_the_vdso() {
+        let text = "\tlinux-vdso.so.1 (0x00007ffc)\n\
+                    \tlibkmod.so.2 => /lib/x86_64-linux-gnu/libkmod.so.2 (0x00007f8d)\n\
+                    \t/lib64/ld-linux-x86-64.so.2 (0x00007f8d)\n";
+        assert_eq!(
+            parse_ldd(text),
+            [
+                PathBuf::from("/lib/x86_64-linux-gnu/libkmod.so.2"),
+                PathBuf::from("/lib64/ld-linux-x86-64.so.2")
+            ]
+        );
+        assert!(parse_ldd("\tstatically linked\n").is_empty());
     }
 
     #[test]

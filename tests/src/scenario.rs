@@ -21,7 +21,8 @@ use crate::Lab;
 
 mod agent;
 pub use agent::{
-    agent_binary, agent_chain, agent_cmdline, agent_initrd, AgentOptions, Auth, Params, AGENT_STEPS,
+    agent_binary, agent_chain, agent_cmdline, agent_initrd, client_chap, target_chap, AgentOptions,
+    Auth, Params, AGENT_MODULES, AGENT_STEPS, NIC_MODULES,
 };
 
 /// The initiator name every lab guest uses (also the example in README).

@@ -48,9 +48,10 @@ pub const AGENT_STEPS: &[&str] = &[
 ];
 
 /// Modules `/init` loads itself (the NIC driver, as udev would).
-const NIC_MODULES: &[&str] = &["virtio_pci", "virtio_net"];
-/// Modules the agent loads from the module tree.
-const AGENT_MODULES: &[&str] = &["iscsi_tcp", "sd_mod"];
+pub const NIC_MODULES: &[&str] = &["virtio_pci", "virtio_net"];
+/// Modules the agent loads from the module tree (initramfs-tools modprobes the same ones
+/// before iscsistart).
+pub const AGENT_MODULES: &[&str] = &["iscsi_tcp", "sd_mod"];
 
 /// The CHAP the lab's targets require of the initiator.
 pub fn client_chap() -> Chap {
