@@ -119,6 +119,8 @@ pub struct Report {
     pub root_device: Option<String>,
     /// When the host started the target, since QEMU started (a late target).
     pub target_started: Option<Duration>,
+    /// The lines of /run/net-eth0.conf after the agent ran (empty when it is missing).
+    pub net_conf: Vec<String>,
 }
 
 /// The boot steps every successful chain stamps, in order.
@@ -350,6 +352,13 @@ impl Rig {
             guest_address: find("PXRT-ADDR ").filter(|a| !a.is_empty()),
             root_device: find("PXRT-ROOTDEV "),
             target_started: None,
+            net_conf: console
+                .iter()
+                .filter_map(|l| {
+                    let i = l.text.find("PXRT-NETCONF ")?;
+                    Some(l.text[i + "PXRT-NETCONF ".len()..].trim().to_string())
+                })
+                .collect(),
             timeline: Timeline::from_console(title, &console),
             console,
         }

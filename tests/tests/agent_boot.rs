@@ -35,13 +35,23 @@ fn boot(opts: AgentOptions) -> Report {
     report
 }
 
-/// The agent's DHCP used the reservation for the guest's MAC.
+/// The agent's DHCP used the reservation for the guest's MAC, and /run/net-eth0.conf (what
+/// initramfs-tools sources after klibc ipconfig) records it.
 fn assert_reserved_address(report: &Report) {
     let addr = report.guest_address.as_deref().unwrap_or("");
     assert!(
         addr.contains(&format!("inet {GUEST_IP}/24")),
         "eth0 after the agent: {addr:?}\n{}",
         report.agent_console()
+    );
+    let recorded = report
+        .net_conf
+        .iter()
+        .any(|l| l.starts_with("IPV4ADDR=") && l.contains(GUEST_IP));
+    assert!(
+        recorded,
+        "/run/net-eth0.conf has no IPV4ADDR={GUEST_IP}: {:?}",
+        report.net_conf
     );
 }
 
