@@ -26,18 +26,23 @@
 //! | 64 | command-line usage error |
 //! | 70 | the boot agent itself is not built yet |
 
+mod boot;
 mod cmdline;
 mod config;
 mod kernel;
+mod net;
 mod plan;
+mod probe;
+mod session;
 
+use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 /// Exit codes (see the module docs).
-#[allow(dead_code)] // The boot phases that use codes 10-16 are not built yet.
+#[allow(dead_code)] // Some codes are produced only through the phases' own errors.
 mod exit {
     /// Success.
     pub const OK: u8 = 0;
@@ -78,6 +83,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Boot: bring up the network, log in, attach the root LUN (the default with no command).
+    Boot {
+        /// Use this kernel command line instead of /proc/cmdline.
+        #[arg(long)]
+        cmdline: Option<String>,
+        /// Do not read /etc/iscsi.initramfs, /etc/initiatorname.iscsi or the iBFT.
+        #[arg(long)]
+        no_files: bool,
+    },
     /// Print the resolved boot plan as JSON (secrets redacted); changes nothing.
     Plan {
         /// Use this kernel command line instead of /proc/cmdline.
@@ -87,6 +101,10 @@ enum Command {
         #[arg(long)]
         no_files: bool,
     },
+    /// Log in from userspace, look at one LUN (REPORT LUNS, INQUIRY, READ CAPACITY, TEST UNIT
+    /// READY), log out and print what was found; never touches the kernel. Secrets come from
+    /// files or $PXEROOT_CHAP_SECRET / $PXEROOT_CHAP_MUTUAL_SECRET, never from arguments.
+    Probe(probe::ProbeArgs),
 }
 
 fn read_optional(path: &str) -> Result<Option<String>, String> {
@@ -115,44 +133,70 @@ impl Outcome {
     }
 }
 
-/// `plan`: resolve and print, touching nothing.
-fn plan(cmdline_arg: Option<String>, no_files: bool) -> Outcome {
+/// Everything the boot configuration is made from, read once.
+#[derive(Debug)]
+pub struct Gathered {
+    /// The parsed kernel command line.
+    pub boot: cmdline::BootArgs,
+    /// `/etc/iscsi.initramfs`.
+    pub iscsi_initramfs: Option<String>,
+    /// `/etc/initiatorname.iscsi`.
+    pub initiatorname: Option<String>,
+    /// The iBFT.
+    pub ibft: Option<config::Ibft>,
+    /// Why the iBFT could not be read, if it could not.
+    pub ibft_error: Option<String>,
+}
+
+/// Reads the command line (or `cmdline_arg`) and, unless `no_files`, the initramfs files and
+/// the iBFT.
+fn gather(cmdline_arg: Option<String>, no_files: bool) -> Result<Gathered, Outcome> {
     let text = match cmdline_arg {
         Some(s) => s,
         None => match std::fs::read_to_string("/proc/cmdline") {
             Ok(s) => s,
-            Err(e) => return Outcome::fail(exit::INTERNAL, format!("/proc/cmdline: {e}")),
+            Err(e) => return Err(Outcome::fail(exit::INTERNAL, format!("/proc/cmdline: {e}"))),
         },
     };
-    let boot = match cmdline::parse(&text) {
-        Ok(b) => b,
-        Err(e) => return Outcome::fail(exit::BAD_CONFIG, e),
+    let boot = cmdline::parse(&text).map_err(|e| Outcome::fail(exit::BAD_CONFIG, e))?;
+    if no_files {
+        return Ok(Gathered {
+            boot,
+            iscsi_initramfs: None,
+            initiatorname: None,
+            ibft: None,
+            ibft_error: None,
+        });
+    }
+    let iscsi_initramfs = read_optional(config::files::ISCSI_INITRAMFS)
+        .map_err(|e| Outcome::fail(exit::INTERNAL, e))?;
+    let initiatorname = read_optional(config::files::INITIATORNAME)
+        .map_err(|e| Outcome::fail(exit::INTERNAL, e))?;
+    // An unreadable iBFT (no CAP_SYS_ADMIN) only matters if the plan asks for it.
+    let (ibft, ibft_error) = match config::ibft::read_dir(Path::new(config::ibft::SYSFS_IBFT)) {
+        Ok(t) => (t, None),
+        Err(e) => (None, Some(e.to_string())),
     };
-    let mut ibft_error = None;
-    let (iscsi_initramfs, initiatorname, ibft) = if no_files {
-        (None, None, None)
-    } else {
-        let files = read_optional(config::files::ISCSI_INITRAMFS)
-            .and_then(|a| Ok((a, read_optional(config::files::INITIATORNAME)?)));
-        let (a, n) = match files {
-            Ok(f) => f,
-            Err(e) => return Outcome::fail(exit::INTERNAL, e),
-        };
-        // An unreadable iBFT (no CAP_SYS_ADMIN) only matters if the plan asks for it.
-        let ibft = match config::ibft::read_dir(Path::new(config::ibft::SYSFS_IBFT)) {
-            Ok(t) => t,
-            Err(e) => {
-                ibft_error = Some(e);
-                None
-            }
-        };
-        (a, n, ibft)
+    Ok(Gathered {
+        boot,
+        iscsi_initramfs,
+        initiatorname,
+        ibft,
+        ibft_error,
+    })
+}
+
+/// `plan`: resolve and print, touching nothing.
+fn plan(cmdline_arg: Option<String>, no_files: bool) -> Outcome {
+    let g = match gather(cmdline_arg, no_files) {
+        Ok(g) => g,
+        Err(out) => return out,
     };
     let inputs = config::Inputs {
-        cmdline: &boot,
-        iscsi_initramfs: iscsi_initramfs.as_deref(),
-        initiatorname: initiatorname.as_deref(),
-        ibft: ibft.as_ref(),
+        cmdline: &g.boot,
+        iscsi_initramfs: g.iscsi_initramfs.as_deref(),
+        initiatorname: g.initiatorname.as_deref(),
+        ibft: g.ibft.as_ref(),
         dhcp: None,
     };
     let plan = match config::resolve(&inputs) {
@@ -164,7 +208,7 @@ fn plan(cmdline_arg: Option<String>, no_files: bool) -> Outcome {
                 exit::BAD_CONFIG
             };
             let mut out = Outcome::fail(code, &e);
-            if let (config::PlanError::NoIbft(_), Some(ie)) = (&e, &ibft_error) {
+            if let (config::PlanError::NoIbft(_), Some(ie)) = (&e, &g.ibft_error) {
                 out.stderr.push(format!("pxeroot-initiator: {ie}"));
             }
             return out;
@@ -185,6 +229,35 @@ fn plan(cmdline_arg: Option<String>, no_files: bool) -> Outcome {
     }
 }
 
+/// The boot agent: network, login, attach; prints each phase on the console.
+fn boot(cmdline_arg: Option<String>, no_files: bool) -> u8 {
+    let start = std::time::Instant::now();
+    let mut console = boot::Console::new(start);
+    let g = match gather(cmdline_arg, no_files) {
+        Ok(g) => g,
+        Err(out) => {
+            for line in &out.stderr {
+                eprintln!("{line}");
+            }
+            return out.code;
+        }
+    };
+    match boot::run(&g, &mut console) {
+        Ok(_) => exit::OK,
+        Err(f) => {
+            if f.code == exit::NOT_CONFIGURED {
+                console.say(&format!("nothing to do: {}", f.message));
+            } else {
+                console.say(&format!("FAILED: {}", f.message));
+                if let Some(ie) = &g.ibft_error {
+                    console.say(ie);
+                }
+            }
+            f.code
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -201,18 +274,26 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Plan { cmdline, no_files }) => {
             let out = plan(cmdline, no_files);
-            for line in &out.stderr {
-                eprintln!("{line}");
-            }
-            if !out.stdout.is_empty() {
-                println!("{}", out.stdout);
-            }
+            print(&out);
             ExitCode::from(out.code)
         }
-        None => {
-            eprintln!("pxeroot-initiator: the boot agent is not built yet (issue 4); try `plan`");
-            ExitCode::from(kernel::EXIT_NOT_BUILT)
+        Some(Command::Probe(args)) => {
+            let env = |name: &str| std::env::var_os(name).map(std::ffi::OsString::into_vec);
+            let out = probe::run(&args, &env);
+            print(&out);
+            ExitCode::from(out.code)
         }
+        Some(Command::Boot { cmdline, no_files }) => ExitCode::from(boot(cmdline, no_files)),
+        None => ExitCode::from(boot(None, false)),
+    }
+}
+
+fn print(out: &Outcome) {
+    for line in &out.stderr {
+        eprintln!("{line}");
+    }
+    if !out.stdout.is_empty() {
+        println!("{}", out.stdout);
     }
 }
 
