@@ -1,14 +1,36 @@
 //! pxeroot-initiator: the initramfs agent (see DEVELOPERS.md and issue 4).
 //!
 //! # Commands
+//! * `pxeroot-initiator` (or `pxeroot-initiator boot [--cmdline STRING] [--no-files]`): the
+//!   boot. Reads the configuration (below), brings up the boot NIC (BOOTIF's MAC, else `ip=`'s
+//!   device, else the first with carrier) with DHCP or `ip=`'s static values, loads iscsi_tcp,
+//!   sd_mod and crc32c if missing, logs in to each portal in turn until the budget runs out,
+//!   hands the session to the kernel and waits for the LUN's block device. On success it writes
+//!   the device path to `/run/pxeroot/root-device` and the session's description (no secrets)
+//!   to `/run/pxeroot/session.env` (folder mode 0700), `/run/net-IFACE.conf` and
+//!   `/run/initramfs/open-iscsi.interface`, and exits 0. Every step prints one line on stderr
+//!   (the console), stamped with the seconds since the agent started.
 //! * `pxeroot-initiator plan [--cmdline STRING] [--no-files]`: resolve the boot configuration
 //!   (kernel command line, default `/proc/cmdline`; `/etc/iscsi.initramfs`,
 //!   `/etc/initiatorname.iscsi` and `/sys/firmware/ibft` if present) and print the plan as JSON
 //!   with secrets redacted. It reads, and touches nothing: a dry run for a live system.
+//! * `pxeroot-initiator probe --portal IP[:PORT] --target IQN [--lun N] [--initiator IQN]
+//!   [--chap USER [--secret-file PATH] [--mutual-user U [--mutual-secret-file PATH]]]
+//!   [--timeout SECS] [--json]`: log in from userspace with the boot agent's login, look at
+//!   one LUN (REPORT LUNS, INQUIRY, READ CAPACITY, TEST UNIT READY), log out and print what
+//!   was found; never touches the kernel. Secrets come from the files or from
+//!   `$PXEROOT_CHAP_SECRET` / `$PXEROOT_CHAP_MUTUAL_SECRET`, never from arguments.
+//!
+//! # Limits
+//! `pxeroot.timeout=SECONDS` (default 120): budget for reaching and logging in to the target,
+//! counted from when the network is up; `rd.iscsi.login_retry_max=N` (or
+//! `node.session.initial_login_retry_max` in `rd.iscsi.param`) caps the rounds over all portals.
+//! Rounds are 250 ms apart at first, doubling to 2 s. An authentication failure is final.
+//! `pxeroot.dhcp_timeout` (30 s) and `pxeroot.link_timeout` (10 s) bound the network phase.
 //!
 //! # Exit codes
 //! Each failing phase has its own code so that the console and the initramfs script can tell
-//! them apart. Codes 10-19 belong to the boot phases that are not built yet.
+//! them apart.
 //!
 //! | code | meaning |
 //! |---|---|
@@ -24,7 +46,6 @@
 //! | 15 | the LUN did not appear as a block device |
 //! | 16 | kernel interface failure (module loading, NETLINK_ISCSI) |
 //! | 64 | command-line usage error |
-//! | 70 | the boot agent itself is not built yet |
 
 mod boot;
 mod cmdline;
@@ -105,6 +126,9 @@ enum Command {
     /// READY), log out and print what was found; never touches the kernel. Secrets come from
     /// files or $PXEROOT_CHAP_SECRET / $PXEROOT_CHAP_MUTUAL_SECRET, never from arguments.
     Probe(probe::ProbeArgs),
+    /// Debug: run only the network phase and print the result as JSON.
+    #[command(hide = true)]
+    NetUp(net::cli::NetUpArgs),
 }
 
 fn read_optional(path: &str) -> Result<Option<String>, String> {
@@ -283,6 +307,7 @@ fn main() -> ExitCode {
             print(&out);
             ExitCode::from(out.code)
         }
+        Some(Command::NetUp(args)) => ExitCode::from(net::cli::run(args)),
         Some(Command::Boot { cmdline, no_files }) => ExitCode::from(boot(cmdline, no_files)),
         None => ExitCode::from(boot(None, false)),
     }

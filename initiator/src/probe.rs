@@ -421,11 +421,23 @@ fn probe(
 
 /// The SCSI commands of the probe, filling `report`.
 fn look(scsi: &mut Scsi<'_>, lun: Lun, report: &mut Report) -> Result<(), ProbeError> {
-    match scsi.command(Lun::ZERO, &cdb::report_luns(4096), 4096, "REPORT LUNS")? {
-        r if r.good() => report.luns = Some(cdb::parse_report_luns(&r.data)),
-        r => report
-            .warnings
-            .push(format!("REPORT LUNS failed: {}", r.describe())),
+    let mut alloc = 4096;
+    loop {
+        let r = scsi.command(Lun::ZERO, &cdb::report_luns(alloc), alloc, "REPORT LUNS")?;
+        if !r.good() {
+            report
+                .warnings
+                .push(format!("REPORT LUNS failed: {}", r.describe()));
+            break;
+        }
+        // A longer list than fits: ask once more with room for all of it (up to 64 Ki LUNs).
+        let need = cdb::report_luns_len(&r.data).saturating_add(8).min(8 << 16);
+        if need > alloc && alloc == 4096 {
+            alloc = need;
+            continue;
+        }
+        report.luns = Some(cdb::parse_report_luns(&r.data));
+        break;
     }
     if let Some(luns) = &report.luns {
         let wanted = lun.number().map_or(lun.as_u64(), u64::from);
@@ -908,10 +920,15 @@ mod cdb {
         Some(u64::from_be_bytes(b.get(at..at + 8)?.try_into().ok()?))
     }
 
+    /// LUN LIST LENGTH of REPORT LUNS data (bytes of LUN entries the target has).
+    pub fn report_luns_len(b: &[u8]) -> u32 {
+        be32(b, 0).unwrap_or(0)
+    }
+
     /// The LUN list: single-level peripheral/flat LUNs as their number, others as the raw
     /// 64-bit value.
     pub fn parse_report_luns(b: &[u8]) -> Vec<u64> {
-        let len = be32(b, 0).map_or(0, |l| l as usize);
+        let len = report_luns_len(b) as usize;
         b.get(8..)
             .unwrap_or_default()
             .chunks_exact(8)

@@ -36,6 +36,8 @@ use pxeroot_proto::{Random, SerialNumber};
 
 use crate::plan::Auth;
 
+/// What [`Wire::during`] says while logging in.
+const LOGIN: &str = "login";
 /// The Initiator Task Tag of every Login Request.
 const LOGIN_ITT: u32 = 0;
 /// The Initiator Task Tag of the Logout Request.
@@ -99,8 +101,7 @@ pub fn default_params() -> LocalParams {
 /// A logged-in connection in FullFeaturePhase.
 #[derive(Debug)]
 pub struct LoggedIn {
-    /// The socket: blocking, TCP_NODELAY set, nothing unread in it. Read and write timeouts
-    /// are left as the login set them; set your own before further use.
+    /// The socket: blocking, TCP_NODELAY set, no read or write timeout, nothing unread in it.
     pub stream: TcpStream,
     /// The portal it is connected to.
     pub portal: SocketAddr,
@@ -146,6 +147,16 @@ pub enum AttemptError {
     LoginTimeout {
         /// The portal.
         portal: SocketAddr,
+        /// How long we waited.
+        after: Duration,
+    },
+    /// The target did not answer something other than the login in time (logout, a SCSI
+    /// command of `probe`).
+    Timeout {
+        /// The portal.
+        portal: SocketAddr,
+        /// What we were waiting for.
+        during: &'static str,
         /// How long we waited.
         after: Duration,
     },
@@ -273,6 +284,9 @@ impl fmt::Display for AttemptError {
             AttemptError::LoginTimeout { after, .. } => {
                 write!(f, "target did not answer the login within {}", Secs(*after))
             }
+            AttemptError::Timeout { during, after, .. } => {
+                write!(f, "no answer to {during} within {}", Secs(*after))
+            }
             AttemptError::Closed { during, .. } => {
                 write!(f, "target closed the connection during {during}")
             }
@@ -336,6 +350,7 @@ impl AttemptError {
             | AttemptError::ConnectTimeout { portal, .. }
             | AttemptError::BindDevice { portal, .. }
             | AttemptError::LoginTimeout { portal, .. }
+            | AttemptError::Timeout { portal, .. }
             | AttemptError::Closed { portal, .. }
             | AttemptError::Io { portal, .. }
             | AttemptError::Rejected { portal, .. }
@@ -347,26 +362,33 @@ impl AttemptError {
         }
     }
 
-    /// An authentication failure (either direction): retrying with the same credentials
-    /// cannot help, so it is never retried in a loop.
+    /// An authentication failure (either direction, or a CHAP configuration the login
+    /// cannot start with): retrying with the same credentials cannot help, so it is never
+    /// retried in a loop. A CHAP protocol error of the target (a malformed key) is not one.
     pub fn is_auth(&self) -> bool {
-        matches!(
-            self,
-            AttemptError::Rejected {
-                status: LoginStatus::AuthenticationFailure,
-                ..
-            } | AttemptError::MutualChap { .. }
-                | AttemptError::Chap { .. }
-        )
+        match self {
+            AttemptError::Rejected { status, .. } => *status == LoginStatus::AuthenticationFailure,
+            AttemptError::MutualChap { .. } => true,
+            AttemptError::Chap { cause, .. } => {
+                cause.is_auth_failure()
+                    || matches!(
+                        cause,
+                        ChapError::SameSecretBothWays | ChapError::UnexpectedAlgorithm(_)
+                    )
+            }
+            _ => false,
+        }
     }
 
     /// Whether another attempt may succeed: refused or timed-out connects, timeouts, resets
     /// and closes, target errors (status class 3) and moves without a new address.
+    #[allow(dead_code)] // For the boot flow's retry loop.
     pub fn retryable(&self) -> bool {
         match self {
             AttemptError::Connect { .. }
             | AttemptError::ConnectTimeout { .. }
             | AttemptError::LoginTimeout { .. }
+            | AttemptError::Timeout { .. }
             | AttemptError::Closed { .. }
             | AttemptError::Io { .. }
             | AttemptError::Random { .. } => true,
@@ -490,7 +512,7 @@ pub(crate) struct Wire<'a> {
     pub(crate) stream: &'a mut TcpStream,
     pub(crate) portal: SocketAddr,
     pub(crate) limits: FrameLimits,
-    /// What we are doing, for error messages ("login", "logout", "SCSI command").
+    /// What we are doing, for error messages ("login", "logout", "READ CAPACITY(16)").
     pub(crate) during: &'static str,
     /// Reported as the wait in a timeout error.
     pub(crate) budget: Duration,
@@ -499,8 +521,15 @@ pub(crate) struct Wire<'a> {
 impl Wire<'_> {
     fn io_error(&self, e: io::Error) -> AttemptError {
         match e.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => AttemptError::LoginTimeout {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut if self.during == LOGIN => {
+                AttemptError::LoginTimeout {
+                    portal: self.portal,
+                    after: self.budget,
+                }
+            }
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => AttemptError::Timeout {
                 portal: self.portal,
+                during: self.during,
                 after: self.budget,
             },
             io::ErrorKind::UnexpectedEof => AttemptError::Closed {
@@ -656,8 +685,7 @@ fn attempt(
                 after: Duration::ZERO,
             })
         })?;
-    let mut stream = connect(portal, spec.bind_device, connect_budget).map_err(plain)?;
-    let login_deadline = deadline.min(Instant::now() + spec.login_timeout);
+    // Built first, so that a bad CHAP configuration opens no connection.
     let mut login = InitiatorLogin::new(InitiatorConfig {
         initiator_name: spec.initiator_name.to_owned(),
         initiator_alias: None,
@@ -671,12 +699,19 @@ fn attempt(
         params: spec.params.clone(),
     })
     .map_err(|e| plain(login_error(portal, e)))?;
+    let mut stream = connect(portal, spec.bind_device, connect_budget).map_err(plain)?;
+    let by_timeout = Instant::now() + spec.login_timeout;
+    let (login_deadline, budget) = if deadline < by_timeout {
+        (deadline, remaining(deadline).unwrap_or_default())
+    } else {
+        (by_timeout, spec.login_timeout)
+    };
     let mut wire = Wire {
         stream: &mut stream,
         portal,
         limits: FrameLimits::default(),
-        during: "login",
-        budget: spec.login_timeout,
+        during: LOGIN,
+        budget,
     };
     let mut rng = OsRandom::default();
     loop {
@@ -730,6 +765,20 @@ fn attempt(
         if rng.failed {
             return Err(plain(AttemptError::Random { portal }));
         }
+    }
+    // Hand the socket over as a plain blocking one (the kernel or the next user sets its own
+    // limits).
+    for clear in [
+        stream.set_read_timeout(None),
+        stream.set_write_timeout(None),
+    ] {
+        clear.map_err(|e| {
+            plain(AttemptError::Io {
+                portal,
+                during: "socket setup",
+                source: e,
+            })
+        })?;
     }
     let chap = login.chap_algorithm();
     match login.outcome() {

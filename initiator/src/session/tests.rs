@@ -38,9 +38,10 @@ impl LoginPolicy for Policy {
     }
 }
 
-/// How an old target treats a CHAP_A list (a single value is always accepted).
+/// How the test target misbehaves. Old targets and tgt refuse a CHAP_A list in several ways
+/// (a single value is always accepted).
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Old {
+enum Quirk {
     /// A modern target: lists are fine.
     No,
     /// Login status 0x0201.
@@ -52,6 +53,8 @@ enum Old {
     /// tgt: chooses 7 from the list but expects a SHA-1 response, so refuses a SHA-256
     /// CHAP_R with 0x0200.
     Tgt,
+    /// Logs in normally and never answers the logout.
+    SilentLogout,
 }
 
 #[derive(Debug, Default)]
@@ -76,7 +79,7 @@ fn mutual_creds(target_secret: &str) -> TargetAuth {
 }
 
 /// Serves `conns` connections on 127.0.0.1; the result arrives when the thread ends.
-fn serve(auth: TargetAuth, old: Old, conns: usize) -> (SocketAddr, mpsc::Receiver<Seen>) {
+fn serve(auth: TargetAuth, old: Quirk, conns: usize) -> (SocketAddr, mpsc::Receiver<Seen>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = mpsc::channel();
@@ -94,7 +97,7 @@ fn serve(auth: TargetAuth, old: Old, conns: usize) -> (SocketAddr, mpsc::Receive
     (addr, rx)
 }
 
-fn serve_one(s: &mut TcpStream, addr: SocketAddr, auth: &TargetAuth, old: Old, seen: &mut Seen) {
+fn serve_one(s: &mut TcpStream, addr: SocketAddr, auth: &TargetAuth, old: Quirk, seen: &mut Seen) {
     let mut t = TargetLogin::new(TargetConfig {
         params: LocalParams::default(),
         chap_algorithms: ChapAlgorithm::ALL.to_vec(),
@@ -117,7 +120,7 @@ fn serve_one(s: &mut TcpStream, addr: SocketAddr, auth: &TargetAuth, old: Old, s
             let text = TextPairs::parse(&req.data).unwrap();
             if let Some(a) = text.get(&Key::ChapA) {
                 seen.chap_a.push(a.to_owned());
-                if a.contains(',') && !matches!(old, Old::No | Old::Tgt) {
+                if a.contains(',') && !matches!(old, Quirk::No | Quirk::Tgt) {
                     let mut rsp = LoginResponse {
                         transit: false,
                         cont: false,
@@ -135,8 +138,8 @@ fn serve_one(s: &mut TcpStream, addr: SocketAddr, auth: &TargetAuth, old: Old, s
                         data: Vec::new(),
                     };
                     match old {
-                        Old::Status => rsp.status = LoginStatus::AuthenticationFailure,
-                        Old::RejectKey => rsp.data = b"CHAP_A=Reject\0".to_vec(),
+                        Quirk::Status => rsp.status = LoginStatus::AuthenticationFailure,
+                        Quirk::RejectKey => rsp.data = b"CHAP_A=Reject\0".to_vec(),
                         _ => return,
                     }
                     let _ = wire.send(&rsp.into(), deadline);
@@ -147,7 +150,7 @@ fn serve_one(s: &mut TcpStream, addr: SocketAddr, auth: &TargetAuth, old: Old, s
         if let Pdu::LoginRequest(req) = &pdu {
             let text = TextPairs::parse(&req.data).unwrap();
             let listed = seen.chap_a.last().is_some_and(|a| a.contains(','));
-            if old == Old::Tgt && listed && text.get(&Key::ChapR).is_some() {
+            if old == Quirk::Tgt && listed && text.get(&Key::ChapR).is_some() {
                 let rsp = LoginResponse {
                     transit: false,
                     cont: false,
@@ -170,6 +173,11 @@ fn serve_one(s: &mut TcpStream, addr: SocketAddr, auth: &TargetAuth, old: Old, s
         }
         if let Pdu::LogoutRequest(req) = &pdu {
             seen.logged_out = true;
+            if old == Quirk::SilentLogout {
+                // Wait for the initiator to give up and close.
+                let _ = wire.recv(deadline);
+                return;
+            }
             let rsp = LogoutResponse {
                 response: LogoutResponseCode::Closed,
                 itt: req.itt,
@@ -237,12 +245,14 @@ fn assert_no_secret(e: &AttemptError) {
 
 #[test]
 fn no_auth_logs_in_and_out() {
-    let (addr, seen) = serve(TargetAuth::None, Old::No, 1);
+    let (addr, seen) = serve(TargetAuth::None, Quirk::No, 1);
     let auth = Auth::None;
     let mut li = connect_and_login(addr, &spec(&auth), soon()).unwrap();
     assert_eq!(li.portal, addr);
     assert_eq!(li.chap, None);
     assert!(li.stream.nodelay().unwrap());
+    assert_eq!(li.stream.read_timeout().unwrap(), None);
+    assert_eq!(li.stream.write_timeout().unwrap(), None);
     assert_eq!(li.outcome.tsih, 7);
     // InitialR2T is an OR: the test target keeps the RFC default Yes.
     assert!(li.outcome.session.initial_r2t);
@@ -258,8 +268,25 @@ fn no_auth_logs_in_and_out() {
 }
 
 #[test]
+fn unanswered_logout_times_out() {
+    let (addr, seen) = serve(TargetAuth::None, Quirk::SilentLogout, 1);
+    let auth = Auth::None;
+    let mut li = connect_and_login(addr, &spec(&auth), soon()).unwrap();
+    let start = Instant::now();
+    let e = logout(&mut li, Duration::from_millis(300)).unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(2));
+    assert_eq!(
+        e.to_string(),
+        format!("{addr}: no answer to logout within 0.3 s")
+    );
+    assert!(e.retryable() && !e.is_auth());
+    drop(li);
+    assert!(seen.recv().unwrap().logged_out);
+}
+
+#[test]
 fn chap_prefers_sha256() {
-    let (addr, seen) = serve(target_creds(), Old::No, 1);
+    let (addr, seen) = serve(target_creds(), Quirk::No, 1);
     let auth = chap();
     let li = connect_and_login(addr, &spec(&auth), soon()).unwrap();
     assert_eq!(li.chap, Some(ChapAlgorithm::Sha256));
@@ -269,7 +296,7 @@ fn chap_prefers_sha256() {
 
 #[test]
 fn mutual_chap() {
-    let (addr, _seen) = serve(mutual_creds(TARGET_SECRET), Old::No, 1);
+    let (addr, _seen) = serve(mutual_creds(TARGET_SECRET), Quirk::No, 1);
     let auth = mutual();
     let li = connect_and_login(addr, &spec(&auth), soon()).unwrap();
     assert_eq!(li.chap, Some(ChapAlgorithm::Sha256));
@@ -277,7 +304,7 @@ fn mutual_chap() {
 
 #[test]
 fn impostor_target_fails_mutual_chap() {
-    let (addr, _seen) = serve(mutual_creds("impostor-secret"), Old::No, 1);
+    let (addr, _seen) = serve(mutual_creds("impostor-secret"), Quirk::No, 1);
     let auth = mutual();
     let e = connect_and_login(addr, &spec(&auth), soon()).unwrap_err();
     assert!(e.is_auth(), "{e}");
@@ -292,7 +319,7 @@ fn impostor_target_fails_mutual_chap() {
 
 #[test]
 fn wrong_secret_is_auth_failure() {
-    let (addr, seen) = serve(target_creds(), Old::No, 2);
+    let (addr, seen) = serve(target_creds(), Quirk::No, 2);
     let auth = Auth::Chap {
         user: "client".into(),
         secret: Secret::new("wrong-secret-42"),
@@ -314,7 +341,7 @@ fn wrong_secret_is_auth_failure() {
 
 #[test]
 fn unknown_target_and_acl() {
-    let (addr, _seen) = serve(TargetAuth::None, Old::No, 2);
+    let (addr, _seen) = serve(TargetAuth::None, Quirk::No, 2);
     let auth = Auth::None;
     let mut s = spec(&auth);
     s.target_name = "iqn.2026-11.org.example:nope";
@@ -375,6 +402,8 @@ fn silent_target_times_out_within_the_deadline() {
     let e = connect_and_login(addr, &s, Instant::now() + Duration::from_millis(200)).unwrap_err();
     assert!(start.elapsed() < Duration::from_secs(2));
     assert!(matches!(e, AttemptError::LoginTimeout { .. }), "{e}");
+    assert!(e.to_string().ends_with(" s"), "{e}");
+    assert!(!e.to_string().contains("within 30 s"), "{e}");
     drop(listener);
 }
 
@@ -390,7 +419,7 @@ fn passed_deadline_does_not_connect() {
 
 #[test]
 fn old_target_gets_md5_alone_on_a_second_connection() {
-    for old in [Old::Status, Old::RejectKey, Old::Close, Old::Tgt] {
+    for old in [Quirk::Status, Quirk::RejectKey, Quirk::Close, Quirk::Tgt] {
         let (addr, seen) = serve(target_creds(), old, 2);
         let auth = chap();
         let li = connect_and_login(addr, &spec(&auth), soon()).unwrap();
@@ -404,7 +433,7 @@ fn old_target_gets_md5_alone_on_a_second_connection() {
 
 #[test]
 fn old_target_with_wrong_secret_still_fails_as_auth() {
-    let (addr, seen) = serve(target_creds(), Old::Status, 2);
+    let (addr, seen) = serve(target_creds(), Quirk::Status, 2);
     let auth = Auth::Chap {
         user: "client".into(),
         secret: Secret::new("wrong-secret-42"),
@@ -417,7 +446,7 @@ fn old_target_with_wrong_secret_still_fails_as_auth() {
 
 #[test]
 fn bind_device() {
-    let (addr, _seen) = serve(TargetAuth::None, Old::No, 1);
+    let (addr, _seen) = serve(TargetAuth::None, Quirk::No, 1);
     let auth = Auth::None;
     let mut s = spec(&auth);
     s.bind_device = Some("no-such-nic0");
@@ -438,6 +467,28 @@ fn bind_device() {
         }
         Err(e) => panic!("{e}"),
     }
+}
+
+#[test]
+fn same_secret_both_ways_fails_before_connecting() {
+    let auth = Auth::MutualChap {
+        user: "client".into(),
+        secret: Secret::new(SECRET),
+        target_user: "target".into(),
+        target_secret: Secret::new(SECRET),
+    };
+    // Nothing listens here: a connection attempt would say "connection refused".
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let e = connect_and_login(addr, &spec(&auth), soon()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("{addr}: CHAP: the same CHAP secret is used in both directions")
+    );
+    assert!(e.is_auth() && !e.retryable());
+    assert_no_secret(&e);
 }
 
 #[test]

@@ -1,0 +1,70 @@
+//! `pxeroot-initiator net-up` (hidden from `--help`): runs only the network phase and prints
+//! [`NetUp`](super::NetUp) as JSON (secrets redacted), for debugging a NIC or a DHCP server
+//! and for the netns test. It plans from the command line alone (no initramfs files, no
+//! iBFT), so the line must configure an iSCSI root, e.g. `netroot=dhcp`.
+
+use std::path::PathBuf;
+
+use crate::config;
+
+/// Arguments of `net-up`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NetUpArgs {
+    /// Plan from this kernel command line instead of /proc/cmdline.
+    #[arg(long)]
+    pub cmdline: Option<String>,
+    /// Also write the run files (net-IFACE.conf, initramfs/open-iscsi.interface) here.
+    #[arg(long)]
+    pub run_dir: Option<PathBuf>,
+}
+
+/// Runs `net-up`; returns the exit code.
+pub fn run(args: NetUpArgs) -> u8 {
+    let fail = |code: u8, msg: &dyn std::fmt::Display| {
+        eprintln!("pxeroot-initiator: {msg}");
+        code
+    };
+    let text = match args.cmdline {
+        Some(s) => s,
+        None => match std::fs::read_to_string("/proc/cmdline") {
+            Ok(s) => s,
+            Err(e) => return fail(1, &format!("/proc/cmdline: {e}")),
+        },
+    };
+    let boot = match crate::cmdline::parse(&text) {
+        Ok(b) => b,
+        Err(e) => return fail(2, &e),
+    };
+    let inputs = config::Inputs {
+        cmdline: &boot,
+        iscsi_initramfs: None,
+        initiatorname: None,
+        ibft: None,
+        dhcp: None,
+    };
+    let plan = match config::resolve(&inputs) {
+        Ok(p) => p,
+        Err(e) => return fail(if e.is_not_configured() { 3 } else { 2 }, &e),
+    };
+    let up = match super::bring_up(&plan, &mut |line| eprintln!("pxeroot-initiator: {line}")) {
+        Ok(up) => up,
+        Err(e) => return fail(e.exit_code(), &e),
+    };
+    if let Some(dir) = &args.run_dir {
+        match super::write_run_files(&up, dir) {
+            Ok(files) => {
+                for f in files {
+                    eprintln!("pxeroot-initiator: wrote {}", f.display());
+                }
+            }
+            Err(e) => return fail(1, &e),
+        }
+    }
+    match serde_json::to_string_pretty(&up) {
+        Ok(json) => {
+            println!("{json}");
+            0
+        }
+        Err(e) => fail(1, &e),
+    }
+}

@@ -1,0 +1,513 @@
+//! The network phase: bring the boot NIC up and give it an address, before the iSCSI login.
+//!
+//! [`bring_up`] follows the [`Plan`]:
+//! 1. find the interface ([`iface`]: by `BOOTIF` MAC, by name, or the first physical one with
+//!    carrier), waiting up to `pxeroot.link_timeout` for it to appear, because drivers may
+//!    register it a moment after their module loads;
+//! 2. set it up through rtnetlink ([`link`]) and wait for carrier *before* sending anything
+//!    (klibc ipconfig sends into a link that has no carrier yet and then sits out a 10 s
+//!    retransmission);
+//! 3. DHCPv4 ([`dhcp`], sans-IO, driven by [`socket`]), a static address, or nothing, as
+//!    `ip=` says; then address with prefix and broadcast, default route and MTU, flushing
+//!    nothing else.
+//!
+//! Interfaces and carrier are polled every [`POLL_INTERVAL`]: cheaper in code than a netlink
+//! event subscription, and 15 ms is well under the time a NIC takes to negotiate a link.
+//! [`write_run_files`] then records the result where initramfs-tools and open-iscsi look.
+//!
+//! Every step logs one human line; no secret is ever logged (the DHCP-provided CHAP secrets
+//! stay in [`Secret`](pxeroot_proto::chap::Secret)s inside [`NetUp::dhcp`]).
+
+pub mod cli;
+pub mod dhcp;
+pub mod iface;
+pub mod link;
+pub mod runfile;
+pub mod socket;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Serialize, Serializer};
+
+use crate::cmdline::Mac;
+use crate::config::DhcpInfo;
+use crate::plan::{Addressing, Interface, Plan, REDACTED};
+pub use dhcp::Lease;
+use iface::{Choice, SysIface};
+use link::{Rtnl, RtnlError};
+pub use runfile::write_run_files;
+
+/// Where interfaces are listed.
+pub const SYS_CLASS_NET: &str = "/sys/class/net";
+/// How often interface presence and carrier are polled.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(15);
+
+/// What the network phase configured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetUp {
+    /// The interface name.
+    pub ifname: String,
+    /// Its index.
+    pub ifindex: u32,
+    /// Its MAC.
+    pub mac: Mac,
+    /// The address and prefix length applied, if any.
+    pub address: Option<(Ipv4Addr, u8)>,
+    /// The default gateway applied, if any.
+    pub gateway: Option<Ipv4Addr>,
+    /// DNS servers.
+    pub dns: Vec<Ipv4Addr>,
+    /// Host name (DHCP option 12 or `ip=`).
+    pub hostname: Option<String>,
+    /// DNS domain (option 15).
+    pub domain: Option<String>,
+    /// The MTU applied, if any.
+    pub mtu: Option<u16>,
+    /// The DHCP lease, when DHCP was used.
+    pub lease: Option<Lease>,
+    /// What DHCP contributes to the plan (options 17, 203, 175.190-193).
+    #[serde(serialize_with = "ser_dhcp")]
+    pub dhcp: Option<DhcpInfo>,
+}
+
+fn ser_dhcp<S: Serializer>(d: &Option<DhcpInfo>, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct View<'a> {
+        root_path: &'a Option<String>,
+        initiator_name: &'a Option<String>,
+        username: &'a Option<String>,
+        password: Option<&'static str>,
+        in_username: &'a Option<String>,
+        in_password: Option<&'static str>,
+    }
+    d.as_ref()
+        .map(|d| View {
+            root_path: &d.root_path,
+            initiator_name: &d.initiator_name,
+            username: &d.username,
+            password: d.password.as_ref().map(|_| REDACTED),
+            in_username: &d.in_username,
+            in_password: d.in_password.as_ref().map(|_| REDACTED),
+        })
+        .serialize(s)
+}
+
+/// Why the network phase failed. Messages name the interface and the cause, never a secret.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NetError {
+    /// `/sys/class/net` cannot be read.
+    #[error("cannot list network interfaces in {path}: {source}")]
+    Sysfs {
+        /// The directory.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// No interface has the `BOOTIF` / iBFT MAC.
+    #[error("no interface with MAC {mac} (have: {have}) after {secs} s")]
+    NoSuchMac {
+        /// The wanted MAC.
+        mac: Mac,
+        /// What there is.
+        have: String,
+        /// How long we waited.
+        secs: u32,
+    },
+    /// No interface has the name.
+    #[error("no interface named {name} (from {from}; have: {have}) after {secs} s")]
+    NoSuchName {
+        /// The wanted name.
+        name: String,
+        /// The parameter it came from.
+        from: &'static str,
+        /// What there is.
+        have: String,
+        /// How long we waited.
+        secs: u32,
+    },
+    /// No physical interface at all.
+    #[error("no physical network interface (have: {have}) after {secs} s")]
+    NoInterface {
+        /// What there is.
+        have: String,
+        /// How long we waited.
+        secs: u32,
+    },
+    /// The interface exists but has no MAC (not Ethernet).
+    #[error("{ifname}: no Ethernet hardware address")]
+    NoMac {
+        /// The interface.
+        ifname: String,
+    },
+    /// No carrier within the link timeout.
+    #[error("{ifname}: no carrier after {secs} s (cable, switch port or link partner down?)")]
+    NoCarrier {
+        /// The interface(s).
+        ifname: String,
+        /// How long we waited.
+        secs: u32,
+    },
+    /// An rtnetlink request failed.
+    #[error("{ifname}: netlink: {source}")]
+    Netlink {
+        /// The interface.
+        ifname: String,
+        /// What failed.
+        source: RtnlError,
+    },
+    /// The DHCP socket failed.
+    #[error("{ifname}: DHCP socket: {source}")]
+    Socket {
+        /// The interface.
+        ifname: String,
+        /// What failed.
+        source: socket::SocketError,
+    },
+    /// Nobody offered.
+    #[error("{ifname}: no DHCP offer after {secs} s (sent {discovers} DISCOVERs)")]
+    NoOffer {
+        /// The interface.
+        ifname: String,
+        /// The DHCP timeout.
+        secs: u32,
+        /// DISCOVERs sent.
+        discovers: u32,
+    },
+    /// A server offered but never acknowledged.
+    #[error(
+        "{ifname}: DHCP offer(s) but no ACK after {secs} s (sent {requests} REQUESTs for \
+         {offers} offer(s))"
+    )]
+    NoAck {
+        /// The interface.
+        ifname: String,
+        /// The DHCP timeout.
+        secs: u32,
+        /// REQUESTs sent.
+        requests: u32,
+        /// OFFERs taken.
+        offers: u32,
+    },
+    /// The last answer was a NAK.
+    #[error("{ifname}: DHCP server {server} sent NAK ({naks} in {secs} s)")]
+    Nak {
+        /// The interface.
+        ifname: String,
+        /// The server.
+        server: Ipv4Addr,
+        /// NAKs received.
+        naks: u32,
+        /// The DHCP timeout.
+        secs: u32,
+    },
+    /// A DHCP request could not be encoded.
+    #[error("{ifname}: {source}")]
+    Encode {
+        /// The interface.
+        ifname: String,
+        /// What failed.
+        source: dhcp::EncodeError,
+    },
+    /// An addressing method this agent does not implement.
+    #[error("ip=: {0} is not supported yet (use dhcp, a static IPv4 address, or off)")]
+    Unsupported(&'static str),
+}
+
+impl NetError {
+    /// The exit code (see `main.rs`): 10 for interface and carrier problems (netlink
+    /// included), 11 for DHCP, 2 for an unsupported `ip=` (a boot parameter problem).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            NetError::Sysfs { .. }
+            | NetError::NoSuchMac { .. }
+            | NetError::NoSuchName { .. }
+            | NetError::NoInterface { .. }
+            | NetError::NoMac { .. }
+            | NetError::NoCarrier { .. }
+            | NetError::Netlink { .. } => 10,
+            NetError::Socket { .. }
+            | NetError::NoOffer { .. }
+            | NetError::NoAck { .. }
+            | NetError::Nak { .. }
+            | NetError::Encode { .. } => 11,
+            NetError::Unsupported(_) => 2,
+        }
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64())
+}
+
+/// What the addressing step does, decided before anything is touched.
+enum Method {
+    Dhcp,
+    Static {
+        address: Ipv4Addr,
+        prefix_len: u8,
+        gateway: Option<Ipv4Addr>,
+        dns: Vec<Ipv4Addr>,
+        hostname: Option<String>,
+    },
+    LinkOnly,
+}
+
+fn method(a: &Addressing) -> Result<Method, NetError> {
+    let v4 = |ip: &IpAddr| match ip {
+        IpAddr::V4(v) => Some(*v),
+        IpAddr::V6(_) => None,
+    };
+    Ok(match a {
+        Addressing::Dhcp => Method::Dhcp,
+        Addressing::Dhcp6 => return Err(NetError::Unsupported("dhcp6")),
+        Addressing::Auto6 => return Err(NetError::Unsupported("auto6")),
+        Addressing::None => Method::LinkOnly,
+        Addressing::Static {
+            address,
+            prefix_len,
+            gateway,
+            dns,
+            hostname,
+        } => Method::Static {
+            address: v4(address).ok_or(NetError::Unsupported("a static IPv6 address"))?,
+            prefix_len: *prefix_len,
+            gateway: match gateway {
+                Some(g) => Some(v4(g).ok_or(NetError::Unsupported("an IPv6 gateway"))?),
+                None => None,
+            },
+            dns: dns.iter().filter_map(v4).collect(),
+            hostname: hostname.clone(),
+        },
+    })
+}
+
+/// Brings the boot interface up and configures it according to the plan.
+///
+/// # Errors
+/// [`NetError`] naming the interface and the cause; see [`NetError::exit_code`].
+pub fn bring_up(plan: &Plan, log: &mut dyn FnMut(&str)) -> Result<NetUp, NetError> {
+    bring_up_in(plan, Path::new(SYS_CLASS_NET), log)
+}
+
+/// [`bring_up`] with interfaces listed under `sys`.
+///
+/// # Errors
+/// As [`bring_up`].
+pub fn bring_up_in(plan: &Plan, sys: &Path, log: &mut dyn FnMut(&str)) -> Result<NetUp, NetError> {
+    let method = method(&plan.addressing)?;
+    let t0 = Instant::now();
+    let rtnl = Rtnl::new().map_err(|source| NetError::Netlink {
+        ifname: "-".into(),
+        source,
+    })?;
+    let link_timeout = Duration::from_secs(u64::from(plan.retry.link_timeout_secs));
+    let nic = wait_for_link(&plan.interface, sys, &rtnl, t0, link_timeout)?;
+    let ifname = nic.name.clone();
+    let mac = nic.mac.ok_or_else(|| NetError::NoMac {
+        ifname: ifname.clone(),
+    })?;
+    log(&format!(
+        "{ifname}: link up, carrier after {} s",
+        secs(t0.elapsed())
+    ));
+    let nl = |source| NetError::Netlink {
+        ifname: ifname.clone(),
+        source,
+    };
+    let mut up = NetUp {
+        ifname: ifname.clone(),
+        ifindex: nic.ifindex,
+        mac,
+        address: None,
+        gateway: None,
+        dns: Vec::new(),
+        hostname: None,
+        domain: None,
+        mtu: None,
+        lease: None,
+        dhcp: None,
+    };
+    if let Some(mtu) = plan.mtu {
+        rtnl.set_mtu(nic.ifindex, mtu).map_err(nl)?;
+        up.mtu = Some(mtu);
+    }
+    match method {
+        Method::LinkOnly => {}
+        Method::Static {
+            address,
+            prefix_len,
+            gateway,
+            dns,
+            hostname,
+        } => {
+            rtnl.add_address(nic.ifindex, address, prefix_len)
+                .map_err(nl)?;
+            if let Some(gw) = gateway {
+                rtnl.add_default_route(nic.ifindex, gw).map_err(nl)?;
+            }
+            log(&format!(
+                "{ifname}: static {address}/{prefix_len}{}",
+                gateway.map(|g| format!(", router {g}")).unwrap_or_default()
+            ));
+            up.address = Some((address, prefix_len));
+            up.gateway = gateway;
+            up.dns = dns;
+            up.hostname = hostname;
+        }
+        Method::Dhcp => {
+            let t1 = Instant::now();
+            let timeout_secs = plan.retry.dhcp_timeout_secs;
+            let bound = run_dhcp(&ifname, mac, timeout_secs, plan.debug, log)?;
+            let lease = bound.lease;
+            for w in &bound.warnings {
+                log(&format!("{ifname}: DHCP: {w}"));
+            }
+            if plan.mtu.is_none() {
+                if let Some(mtu) = lease.mtu {
+                    rtnl.set_mtu(nic.ifindex, mtu).map_err(nl)?;
+                    up.mtu = Some(mtu);
+                }
+            }
+            rtnl.add_address(nic.ifindex, lease.address, lease.prefix_len)
+                .map_err(nl)?;
+            let gateway = lease.routers.first().copied();
+            if let Some(gw) = gateway {
+                rtnl.add_default_route(nic.ifindex, gw).map_err(nl)?;
+            }
+            log(&format!(
+                "{ifname}: DHCP {}/{} from {} in {} s{}{}",
+                lease.address,
+                lease.prefix_len,
+                lease.server_id,
+                secs(t1.elapsed()),
+                gateway.map(|g| format!(", router {g}")).unwrap_or_default(),
+                up.mtu.map(|m| format!(", MTU {m}")).unwrap_or_default(),
+            ));
+            up.address = Some((lease.address, lease.prefix_len));
+            up.gateway = gateway;
+            up.dns.clone_from(&lease.dns);
+            up.hostname.clone_from(&lease.hostname);
+            up.domain.clone_from(&lease.domain);
+            up.dhcp = Some(bound.info);
+            up.lease = Some(lease);
+        }
+    }
+    Ok(up)
+}
+
+/// Waits for the wanted interface, sets it (or, for "first with carrier", every candidate)
+/// up, and waits for carrier.
+fn wait_for_link(
+    want: &Interface,
+    sys: &Path,
+    rtnl: &Rtnl,
+    t0: Instant,
+    timeout: Duration,
+) -> Result<SysIface, NetError> {
+    let deadline = t0 + timeout;
+    let mut raised: Vec<u32> = Vec::new();
+    loop {
+        let all = iface::scan(sys).map_err(|source| NetError::Sysfs {
+            path: sys.to_path_buf(),
+            source,
+        })?;
+        let candidates = match iface::choose(want, &all) {
+            Choice::One(i) => vec![i],
+            Choice::Candidates(c) => c,
+            Choice::Missing => Vec::new(),
+        };
+        for c in &candidates {
+            if !raised.contains(&c.ifindex) {
+                rtnl.set_up(c.ifindex).map_err(|source| NetError::Netlink {
+                    ifname: c.name.clone(),
+                    source,
+                })?;
+                raised.push(c.ifindex);
+            }
+        }
+        if let Some(c) = candidates
+            .iter()
+            .find(|c| iface::carrier(sys, &c.name) == Some(true))
+        {
+            return Ok(c.clone());
+        }
+        if Instant::now() >= deadline {
+            let secs = u32::try_from(timeout.as_secs()).unwrap_or(u32::MAX);
+            let have = iface::describe_all(&all);
+            return Err(match (want, candidates.is_empty()) {
+                (Interface::Mac { mac, .. }, true) => NetError::NoSuchMac {
+                    mac: *mac,
+                    have,
+                    secs,
+                },
+                (Interface::Name { name, from }, true) => NetError::NoSuchName {
+                    name: name.clone(),
+                    from,
+                    have,
+                    secs,
+                },
+                (Interface::FirstWithCarrier, true) => NetError::NoInterface { have, secs },
+                (_, false) => NetError::NoCarrier {
+                    ifname: candidates
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    secs,
+                },
+            });
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+fn run_dhcp(
+    ifname: &str,
+    mac: Mac,
+    timeout_secs: u32,
+    debug: bool,
+    log: &mut dyn FnMut(&str),
+) -> Result<dhcp::Bound, NetError> {
+    let sock = socket::DhcpSocket::open(ifname).map_err(|source| NetError::Socket {
+        ifname: ifname.into(),
+        source,
+    })?;
+    let timeout = Duration::from_secs(u64::from(timeout_secs));
+    let mut client = dhcp::Client::new(mac, Instant::now(), timeout, dhcp::OsEntropy::new());
+    let mut prefixed = |m: &str| log(&format!("{ifname}: {m}"));
+    socket::run(&mut client, &sock, &mut prefixed, debug).map_err(|e| match e {
+        socket::RunError::Socket(source) => NetError::Socket {
+            ifname: ifname.into(),
+            source,
+        },
+        socket::RunError::Encode(source) => NetError::Encode {
+            ifname: ifname.into(),
+            source,
+        },
+        socket::RunError::TimedOut(stats) => {
+            let ifname = ifname.to_owned();
+            match stats.last_nak {
+                Some(server) => NetError::Nak {
+                    ifname,
+                    server,
+                    naks: stats.naks,
+                    secs: timeout_secs,
+                },
+                None if stats.offers > 0 => NetError::NoAck {
+                    ifname,
+                    secs: timeout_secs,
+                    requests: stats.requests,
+                    offers: stats.offers,
+                },
+                None => NetError::NoOffer {
+                    ifname,
+                    secs: timeout_secs,
+                    discovers: stats.discovers,
+                },
+            }
+        }
+    })
+}
