@@ -1,4 +1,5 @@
-//! Side-by-side benchmarks of pxeroot-target against tgtd (`tools/bench target`).
+//! Side-by-side benchmarks of pxeroot-target against tgtd (`tools/bench target`); the boot
+//! path benchmark (`tools/bench boot`) is in [`boot`].
 //!
 //! Both targets run in one lab namespace on copies of the same pre-written image (tgtd serves
 //! it as LUN 1 on 127.0.0.1:3260, pxeroot-target as LUN 0 on 127.0.0.1:3261); the clients run
@@ -31,6 +32,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::netns::{self, Netns};
+
+pub mod boot;
 use crate::peers::{pxeroot_config, PxerootTarget, Tgtd};
 use crate::process::{describe, have_tool};
 

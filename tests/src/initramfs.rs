@@ -5,6 +5,14 @@
 //! (`PXRT-T <uptime> <label>`, see [`crate::timeline`]), insmods the modules in dependency order,
 //! then runs the test's script. `fail MESSAGE` in the script prints `PXRT-FAIL MESSAGE` and powers
 //! off, so that a failing guest stops at once with its reason on the console.
+//!
+//! Modules given to [`Builder::module_tree`] are not loaded by `/init`: they are installed as a
+//! module tree `/lib/modules/<release>/` with a `modules.dep` that covers exactly them, the way
+//! a distribution initramfs ships them, for a program in the guest (pxeroot-initiator, busybox
+//! modprobe) to load itself.
+//!
+//! [`Builder::build_cached`] reuses an archive built from the same inputs (by this or an earlier
+//! process), so a test file that boots many guests from one initramfs builds it once.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -25,6 +33,7 @@ pub const FAIL: &str = "PXRT-FAIL";
 pub struct Builder<'k> {
     kernel: &'k Kernel,
     modules: Vec<String>,
+    tree_modules: Vec<String>,
     binaries: Vec<PathBuf>,
     files: Vec<(String, Vec<u8>, u32)>,
     script: String,
@@ -36,6 +45,7 @@ impl<'k> Builder<'k> {
         Builder {
             kernel,
             modules: Vec::new(),
+            tree_modules: Vec::new(),
             binaries: Vec::new(),
             files: Vec::new(),
             script: String::new(),
@@ -45,6 +55,15 @@ impl<'k> Builder<'k> {
     /// Kernel modules by name (`iscsi_tcp`, `virtio_net`, ...); their dependencies are added.
     pub fn modules(mut self, names: &[&str]) -> Self {
         self.modules.extend(names.iter().map(|s| s.to_string()));
+        self
+    }
+
+    /// Kernel modules by name, installed with their dependencies under
+    /// `/lib/modules/<release>/` (same relative paths as on the host) with a `modules.dep`,
+    /// `modules.order` and `modules.builtin` covering them; `/init` does not load them.
+    pub fn module_tree(mut self, names: &[&str]) -> Self {
+        self.tree_modules
+            .extend(names.iter().map(|s| s.to_string()));
         self
     }
 
@@ -65,6 +84,51 @@ impl<'k> Builder<'k> {
         self.script.push_str(script);
         self.script.push('\n');
         self
+    }
+
+    /// Build into `dir` under a name derived from every input (kernel, modules, binaries' size
+    /// and modification time, files, script), or return that archive when it already exists.
+    /// The staging tree is removed after a build.
+    ///
+    /// # Errors
+    /// As [`Builder::build`], or when a binary cannot be looked at.
+    pub fn build_cached(self, dir: &Path) -> Result<PathBuf> {
+        let key = self.cache_key()?;
+        let out = dir.join(format!("initrd-{key:016x}.cpio"));
+        if out.is_file() {
+            return Ok(out);
+        }
+        let work = dir.join(format!("initrd-{key:016x}.{}.work", std::process::id()));
+        fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
+        // Build beside the final name and rename, so a concurrent or killed build never leaves
+        // a half-written archive under the cached name.
+        let partial = work.join("initrd.cpio");
+        let built = self.build(&work, &partial);
+        let done = built.and_then(|p| {
+            fs::rename(&p, &out)
+                .with_context(|| format!("cannot move {} to {}", p.display(), out.display()))
+        });
+        let _ = fs::remove_dir_all(&work);
+        done.map(|()| out)
+    }
+
+    fn cache_key(&self) -> Result<u64> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.kernel.version.hash(&mut h);
+        self.kernel.vmlinuz.hash(&mut h);
+        self.modules.hash(&mut h);
+        self.tree_modules.hash(&mut h);
+        for bin in self.binaries.iter().chain([&PathBuf::from("/bin/busybox")]) {
+            let meta =
+                fs::metadata(bin).with_context(|| format!("cannot look at {}", bin.display()))?;
+            bin.hash(&mut h);
+            meta.len().hash(&mut h);
+            meta.modified()?.hash(&mut h);
+        }
+        self.files.hash(&mut h);
+        self.script.hash(&mut h);
+        Ok(h.finish())
     }
 
     /// Write the staging tree under `work` and the newc cpio archive at `out`.
@@ -101,6 +165,13 @@ impl<'k> Builder<'k> {
                 &root.join("lib/modules").join(format!("{name}.ko")),
             )?;
             names.push(name);
+        }
+        if !self.tree_modules.is_empty() {
+            install_module_tree(
+                &self.kernel.modules,
+                &root.join("lib/modules").join(&self.kernel.version),
+                &self.tree_modules,
+            )?;
         }
         for bin in &self.binaries {
             install_binary(&root, bin)?;
@@ -220,6 +291,34 @@ fn visit(
     order.push(path.to_string());
 }
 
+/// Copy `wanted` modules and their dependencies from `from` (a host `lib/modules/<release>`)
+/// to `to`, keeping their relative paths, with `modules.dep` and `modules.order` restricted to
+/// them and the kernel's `modules.builtin`.
+fn install_module_tree(from: &Path, to: &Path, wanted: &[String]) -> Result<()> {
+    let order = resolve_modules(from, wanted)?;
+    let set: HashSet<&str> = order.iter().map(String::as_str).collect();
+    for rel in &order {
+        copy(&from.join(rel), &to.join(rel))?;
+    }
+    let restrict = |name: &str| -> Result<String> {
+        let path = from.join(name);
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        Ok(text
+            .lines()
+            .filter(|l| {
+                let module = l.split(':').next().unwrap_or(l).trim();
+                set.contains(module)
+            })
+            .map(|l| format!("{l}\n"))
+            .collect())
+    };
+    fs::write(to.join("modules.dep"), restrict("modules.dep")?)?;
+    fs::write(to.join("modules.order"), restrict("modules.order")?)?;
+    copy(&from.join("modules.builtin"), &to.join("modules.builtin"))?;
+    Ok(())
+}
+
 fn install_busybox(root: &Path) -> Result<()> {
     copy(Path::new("/bin/busybox"), &root.join("bin/busybox"))?;
     let list = run_stdout(Command::new("/bin/busybox").arg("--list-full"))?;
@@ -238,22 +337,38 @@ fn install_busybox(root: &Path) -> Result<()> {
 /// Copy a binary and the shared libraries `ldd` reports (static binaries have none).
 fn install_binary(root: &Path, bin: &Path) -> Result<()> {
     copy(bin, &root.join(bin.strip_prefix("/").unwrap_or(bin)))?;
+    for lib in shared_libraries(bin)? {
+        copy(&lib, &root.join(lib.strip_prefix("/").unwrap_or(&lib)))?;
+    }
+    Ok(())
+}
+
+/// The shared libraries `ldd` lists for `bin`, the dynamic loader included (none for a static
+/// binary; the vDSO has no file and is left out).
+///
+/// # Errors
+/// When ldd cannot run.
+pub fn shared_libraries(bin: &Path) -> Result<Vec<PathBuf>> {
     let out = Command::new("ldd")
         .arg(bin)
         .output()
         .context("cannot run ldd")?;
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        // "libfoo.so.1 => /lib/x86_64-linux-gnu/libfoo.so.1 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)"
-        let path = match line.split_once("=>") {
-            Some((_, right)) => right.split_whitespace().next(),
-            None => line.split_whitespace().next(),
-        };
-        if let Some(path) = path.filter(|p| p.starts_with('/')) {
-            let lib = Path::new(path);
-            copy(lib, &root.join(lib.strip_prefix("/").unwrap_or(lib)))?;
-        }
-    }
-    Ok(())
+    Ok(parse_ldd(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Library paths from ldd's output.
+fn parse_ldd(text: &str) -> Vec<PathBuf> {
+    text.lines()
+        .filter_map(|line| {
+            // "libfoo.so.1 => /lib/x86_64-linux-gnu/libfoo.so.1 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)"
+            match line.split_once("=>") {
+                Some((_, right)) => right.split_whitespace().next(),
+                None => line.split_whitespace().next(),
+            }
+        })
+        .filter(|p| p.starts_with('/'))
+        .map(PathBuf::from)
+        .collect()
 }
 
 fn write_file(root: &Path, path: &str, contents: &[u8], mode: u32) -> Result<()> {
@@ -317,6 +432,77 @@ mod tests {
             ]
         );
         fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn module_tree_keeps_paths_and_restricts_modules_dep() {
+        let from = deps_dir(
+            "kernel/s/sd_mod.ko: kernel/s/scsi_mod.ko kernel/s/scsi_common.ko\n\
+             kernel/s/scsi_mod.ko: kernel/s/scsi_common.ko\n\
+             kernel/s/scsi_common.ko:\n\
+             kernel/n/virtio_net.ko: kernel/n/failover.ko\n\
+             kernel/n/failover.ko:\n",
+        );
+        fs::write(
+            from.join("modules.order"),
+            "kernel/s/scsi_common.ko\nkernel/n/failover.ko\nkernel/s/sd_mod.ko\n",
+        )
+        .unwrap();
+        fs::write(
+            from.join("modules.builtin"),
+            "kernel/crypto/crc32c_generic.ko\n",
+        )
+        .unwrap();
+        fs::create_dir_all(from.join("kernel/s")).unwrap();
+        fs::create_dir_all(from.join("kernel/n")).unwrap();
+        for m in [
+            "sd_mod",
+            "scsi_mod",
+            "scsi_common",
+            "virtio_net",
+            "failover",
+        ] {
+            let dir = if m.contains("virtio") || m == "failover" {
+                "n"
+            } else {
+                "s"
+            };
+            fs::write(from.join(format!("kernel/{dir}/{m}.ko")), m).unwrap();
+        }
+        let to = from.join("out/lib/modules/9.9");
+        install_module_tree(&from, &to, &["sd_mod".into()]).unwrap();
+        assert_eq!(
+            fs::read_to_string(to.join("modules.dep")).unwrap(),
+            "kernel/s/sd_mod.ko: kernel/s/scsi_mod.ko kernel/s/scsi_common.ko\n\
+             kernel/s/scsi_mod.ko: kernel/s/scsi_common.ko\n\
+             kernel/s/scsi_common.ko:\n"
+        );
+        assert_eq!(
+            fs::read_to_string(to.join("modules.order")).unwrap(),
+            "kernel/s/scsi_common.ko\nkernel/s/sd_mod.ko\n"
+        );
+        assert_eq!(
+            fs::read_to_string(to.join("kernel/s/scsi_mod.ko")).unwrap(),
+            "scsi_mod"
+        );
+        assert!(to.join("modules.builtin").is_file());
+        assert!(!to.join("kernel/n/virtio_net.ko").exists());
+        fs::remove_dir_all(from).unwrap();
+    }
+
+    #[test]
+    fn ldd_output_gives_library_paths_without_the_vdso() {
+        let text = "\tlinux-vdso.so.1 (0x00007ffc)\n\
+                    \tlibkmod.so.2 => /lib/x86_64-linux-gnu/libkmod.so.2 (0x00007f8d)\n\
+                    \t/lib64/ld-linux-x86-64.so.2 (0x00007f8d)\n";
+        assert_eq!(
+            parse_ldd(text),
+            [
+                PathBuf::from("/lib/x86_64-linux-gnu/libkmod.so.2"),
+                PathBuf::from("/lib64/ld-linux-x86-64.so.2")
+            ]
+        );
+        assert!(parse_ldd("\tstatically linked\n").is_empty());
     }
 
     #[test]

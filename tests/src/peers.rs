@@ -347,10 +347,16 @@ pub fn guest_iscsistart(
     )
 }
 
-/// Guest-side shell: mount the root disk read-only and print the marker file.
+/// Guest-side shell: mount the root disk (/dev/sda) read-only and print the marker file.
 pub fn guest_mount_and_print(marker_path: &str) -> String {
+    guest_mount_device_and_print("/dev/sda", marker_path)
+}
+
+/// Guest-side shell: mount `device` (a path, or a shell expression such as `"$dev"`) read-only
+/// and print the marker file.
+pub fn guest_mount_device_and_print(device: &str, marker_path: &str) -> String {
     format!(
-        "mount -t ext4 -o ro /dev/sda /mnt || fail 'mount /dev/sda'\n\
+        "mount -t ext4 -o ro {device} /mnt || fail \"mount {device}\"\n\
          stamp root-mounted\n\
          echo \"PXRT-MARKER $(cat /mnt/{marker_path})\"\n\
          stamp marker-read\n\

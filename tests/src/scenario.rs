@@ -5,6 +5,8 @@
 //! iscsistart (optionally with CHAP), mounts the ext4 image served as LUN 1 and prints a marker
 //! file whose content is random per run, so that only a real read of the disk can print it.
 
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
@@ -16,6 +18,12 @@ use crate::peers::{self, Chap, DhcpConfig, Dnsmasq, PxerootTarget, Tgtd};
 use crate::qemu::{Boot, Line, Qemu, Spec};
 use crate::timeline::Timeline;
 use crate::Lab;
+
+mod agent;
+pub use agent::{
+    agent_binary, agent_chain, agent_cmdline, agent_initrd, client_chap, target_chap, AgentOptions,
+    Auth, Params, AGENT_MODULES, AGENT_STEPS, NIC_MODULES,
+};
 
 /// The initiator name every lab guest uses (also the example in README).
 pub const INITIATOR_IQN: &str = "iqn.2013-02.org.example.client:default";
@@ -45,6 +53,24 @@ pub enum Server {
     Tgtd,
     /// pxeroot-target (LUN 0).
     Pxeroot,
+}
+
+impl Server {
+    /// The LUN that holds the disk (tgtd keeps LUN 0 for its controller).
+    pub fn lun(self) -> u32 {
+        match self {
+            Server::Tgtd => 1,
+            Server::Pxeroot => 0,
+        }
+    }
+
+    /// The server's name in titles and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Server::Tgtd => "tgtd",
+            Server::Pxeroot => "pxeroot-target",
+        }
+    }
 }
 
 /// How to run the reference chain.
@@ -81,6 +107,20 @@ pub struct Report {
     pub console: Vec<Line>,
     /// pxeroot-target's log, when it served.
     pub server_log: String,
+    /// The steps a successful boot of this chain stamps, in order ([`Report::booted`]).
+    pub steps: &'static [&'static str],
+    /// pxeroot-initiator's exit code, when the chain ran it.
+    pub agent_exit: Option<i32>,
+    /// The `pxeroot-initiator: ...` lines the agent printed on the console.
+    pub agent_errors: Vec<String>,
+    /// The guest's IPv4 address on eth0 after the agent ran (`ip addr` line), when it got one.
+    pub guest_address: Option<String>,
+    /// The root block device the agent reported (/run/pxeroot/root-device).
+    pub root_device: Option<String>,
+    /// When the host started the target, since QEMU started (a late target).
+    pub target_started: Option<Duration>,
+    /// The lines of /run/net-eth0.conf after the agent ran (empty when it is missing).
+    pub net_conf: Vec<String>,
 }
 
 /// The boot steps every successful chain stamps, in order.
@@ -120,7 +160,7 @@ impl Report {
             .map(|s| s.label.as_str())
             .collect();
         let mut at = 0;
-        for want in BOOT_STEPS {
+        for want in self.steps {
             match steps[at..].iter().position(|s| s == want) {
                 Some(pos) => at += pos + 1,
                 None => return Err(format!("step {want} missing or out of order in {steps:?}")),
@@ -158,53 +198,182 @@ pub fn fresh_marker() -> String {
     format!("pxeroot-marker-{}-{nanos:09}", std::process::id())
 }
 
-/// Run the reference chain; returns what the guest printed. A failed login is not an error here
-/// (tests assert on it): only a broken lab is.
-///
-/// # Errors
-/// When the lab itself fails: namespace, peers, images, QEMU.
-pub fn reference_chain(lab: &Lab, opts: &RefOptions) -> Result<Report> {
-    let ns = Netns::create()?;
-    ns.add_tap("tap0", &format!("{SERVER_IP}/24"))?;
-    let marker = fresh_marker();
-    let image = ns.run_dir().join("disk.img");
-    ext4_with_files(ns.run_dir(), &image, 16, &[("marker", marker.as_bytes())])?;
-    let (_tgtd, _pxeroot) = match opts.server {
-        Server::Tgtd => {
-            let tgtd = Tgtd::start(&ns)?;
-            tgtd.add_target(1, TARGET_IQN, &image, &[INITIATOR_IQN])?;
-            if let Some(chap) = &opts.chap {
-                tgtd.require_chap(1, chap, opts.mutual.as_ref())?;
+/// Hold this while a guest runs: a process boots one guest at a time, whatever the test
+/// harness's thread count (TCG guests on a 2-core machine slow each other down enough to
+/// break timing assertions).
+pub fn boot_slot() -> MutexGuard<'static, ()> {
+    static SLOT: Mutex<()> = Mutex::new(());
+    SLOT.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One lab network for a chain: a namespace whose `tap0` is 10.0.0.2/24 and an ext4 image
+/// holding a fresh marker; the iSCSI target and dnsmasq start when asked (so that a test can
+/// start the target late, or never). Dropping it stops everything and removes the namespace.
+#[derive(Debug)]
+pub struct Rig {
+    tgtd: Option<Tgtd>,
+    pxeroot: Option<PxerootTarget>,
+    dnsmasq: Option<Dnsmasq>,
+    /// The disk image the target serves.
+    pub image: PathBuf,
+    /// The marker the image holds.
+    pub marker: String,
+    /// The namespace (declared last: dropped after the daemons).
+    pub ns: Netns,
+}
+
+impl Rig {
+    /// A namespace with `tap0` and a 16 MiB image with a fresh marker.
+    ///
+    /// # Errors
+    /// When the namespace or the image cannot be made.
+    pub fn new() -> Result<Rig> {
+        let ns = Netns::create()?;
+        ns.add_tap("tap0", &format!("{SERVER_IP}/24"))?;
+        let marker = fresh_marker();
+        let image = ns.run_dir().join("disk.img");
+        ext4_with_files(ns.run_dir(), &image, 16, &[("marker", marker.as_bytes())])?;
+        Ok(Rig {
+            tgtd: None,
+            pxeroot: None,
+            dnsmasq: None,
+            image,
+            marker,
+            ns,
+        })
+    }
+
+    /// Start `server` on 10.0.0.2:3260 serving the image to [`INITIATOR_IQN`], requiring
+    /// `chap` (and authenticating itself with `mutual`) when given.
+    ///
+    /// # Errors
+    /// When the server does not start or refuses the configuration.
+    pub fn serve(
+        &mut self,
+        server: Server,
+        chap: Option<&Chap>,
+        mutual: Option<&Chap>,
+    ) -> Result<()> {
+        match server {
+            Server::Tgtd => {
+                let tgtd = Tgtd::start(&self.ns)?;
+                tgtd.add_target(1, TARGET_IQN, &self.image, &[INITIATOR_IQN])?;
+                if let Some(chap) = chap {
+                    tgtd.require_chap(1, chap, mutual)?;
+                }
+                self.tgtd = Some(tgtd);
             }
-            (Some(tgtd), None)
+            Server::Pxeroot => {
+                let config = peers::pxeroot_config(
+                    &format!("{SERVER_IP}:3260"),
+                    TARGET_IQN,
+                    &self.image,
+                    INITIATOR_IQN,
+                    chap,
+                    mutual,
+                );
+                self.pxeroot = Some(PxerootTarget::start(&self.ns, &config)?);
+            }
         }
-        Server::Pxeroot => {
-            let config = peers::pxeroot_config(
-                &format!("{SERVER_IP}:3260"),
-                TARGET_IQN,
-                &image,
-                INITIATOR_IQN,
-                opts.chap.as_ref(),
-                opts.mutual.as_ref(),
-            );
-            (None, Some(PxerootTarget::start(&ns, &config)?))
+        Ok(())
+    }
+
+    /// Start dnsmasq on `tap0` with the guest's reservation ([`GUEST_MAC`] -> [`GUEST_IP`])
+    /// and these extra arguments (e.g. `--dhcp-option=17,...`).
+    ///
+    /// # Errors
+    /// When dnsmasq does not start.
+    pub fn dhcp(&mut self, extra: &[String]) -> Result<()> {
+        let mut config = DhcpConfig::lab(&[(GUEST_MAC, GUEST_IP)]);
+        config.extra.extend(extra.iter().cloned());
+        self.dnsmasq = Some(Dnsmasq::start(&self.ns, &config)?);
+        Ok(())
+    }
+
+    /// Start a guest named `name` booting `kernel` with `initrd` and the command line
+    /// `append`; QEMU is killed after `timeout`.
+    ///
+    /// # Errors
+    /// When QEMU does not start.
+    pub fn spawn(
+        &self,
+        lab: &Lab,
+        name: &str,
+        initrd: &Path,
+        append: &str,
+        timeout: Duration,
+    ) -> Result<Qemu> {
+        let mut spec = Spec::new(Boot::Kernel {
+            kernel: lab.kernel.vmlinuz.clone(),
+            initrd: initrd.to_path_buf(),
+            append: append.to_string(),
+        });
+        spec.timeout = timeout;
+        Qemu::spawn(&self.ns, name, &spec)
+    }
+
+    /// What the guest printed, as a [`Report`] titled `title` whose success means `steps`.
+    pub fn report(
+        &self,
+        console: Vec<Line>,
+        title: &str,
+        steps: &'static [&'static str],
+    ) -> Report {
+        let find = |prefix: &str| {
+            console.iter().find_map(|l| {
+                l.text
+                    .find(prefix)
+                    .map(|i| l.text[i + prefix.len()..].trim().to_string())
+            })
+        };
+        Report {
+            marker_seen: find("PXRT-MARKER "),
+            dhcp_bound: find("PXRT-DHCP "),
+            failure: console
+                .iter()
+                .find(|l| FAILURES.iter().any(|f| l.text.contains(f)))
+                .map(|l| l.text.clone()),
+            marker_expected: self.marker.clone(),
+            server_log: self
+                .pxeroot
+                .as_ref()
+                .map(PxerootTarget::log_text)
+                .unwrap_or_default(),
+            steps,
+            agent_exit: find("PXRT-AGENT-EXIT ").and_then(|c| c.parse().ok()),
+            agent_errors: console
+                .iter()
+                .filter_map(|l| {
+                    l.text
+                        .find(agent::ERROR_PREFIX)
+                        .map(|i| l.text[i..].to_string())
+                })
+                .collect(),
+            guest_address: find("PXRT-ADDR ").filter(|a| !a.is_empty()),
+            root_device: find("PXRT-ROOTDEV "),
+            target_started: None,
+            net_conf: console
+                .iter()
+                .filter_map(|l| {
+                    let i = l.text.find("PXRT-NETCONF ")?;
+                    Some(l.text[i + "PXRT-NETCONF ".len()..].trim().to_string())
+                })
+                .collect(),
+            timeline: Timeline::from_console(title, &console),
+            console,
         }
-    };
-    let _dnsmasq = if opts.dhcp {
-        Some(Dnsmasq::start(
-            &ns,
-            &DhcpConfig::lab(&[(GUEST_MAC, GUEST_IP)]),
-        )?)
-    } else {
-        None
-    };
+    }
+}
+
+/// The reference chain's guest script for `opts` (address, iscsistart login, mount, marker).
+pub fn reference_script(opts: &RefOptions) -> String {
     let address = if opts.dhcp {
         peers::guest_udhcpc().to_string()
     } else {
         peers::guest_static_ip(&format!("{GUEST_IP}/24"))
     };
     let login_chap = opts.initiator_chap.as_ref().or(opts.chap.as_ref());
-    let script = [
+    [
         peers::guest_link_up().to_string(),
         address,
         peers::guest_iscsistart(
@@ -217,64 +386,58 @@ pub fn reference_chain(lab: &Lab, opts: &RefOptions) -> Result<Report> {
         ),
         peers::guest_mount_and_print("marker"),
     ]
-    .concat();
+    .concat()
+}
+
+/// Run the reference chain; returns what the guest printed. A failed login is not an error here
+/// (tests assert on it): only a broken lab is.
+///
+/// # Errors
+/// When the lab itself fails: namespace, peers, images, QEMU.
+pub fn reference_chain(lab: &Lab, opts: &RefOptions) -> Result<Report> {
+    let _slot = boot_slot();
+    let mut rig = Rig::new()?;
+    rig.serve(opts.server, opts.chap.as_ref(), opts.mutual.as_ref())?;
+    if opts.dhcp {
+        rig.dhcp(&[])?;
+    }
     let initrd = Builder::new(&lab.kernel)
         .modules(GUEST_MODULES)
         .binary("/usr/sbin/iscsistart")
         .file("/etc/udhcpc.script", peers::UDHCPC_SCRIPT, 0o755)
-        .script(&script)
-        .build(ns.run_dir(), &ns.run_dir().join("initrd.cpio"))?;
-    let qemu = Qemu::spawn(
-        &ns,
+        .script(&reference_script(opts))
+        .build(rig.ns.run_dir(), &rig.ns.run_dir().join("initrd.cpio"))?;
+    let qemu = rig.spawn(
+        lab,
         "guest",
-        &Spec::new(Boot::Kernel {
-            kernel: lab.kernel.vmlinuz.clone(),
-            initrd,
-            append: "console=ttyS0 quiet panic=-1".into(),
-        }),
+        &initrd,
+        "console=ttyS0 quiet panic=-1",
+        Duration::from_secs(120),
     )?;
     // The guest powers off at the end of its script or at its first failure.
     qemu.wait_exit(Duration::from_secs(120))
         .context("reference chain guest")?;
-    let console = qemu.lines();
-    let find = |prefix: &str| {
-        console.iter().find_map(|l| {
-            l.text
-                .find(prefix)
-                .map(|i| l.text[i + prefix.len()..].trim().to_string())
-        })
-    };
-    Ok(Report {
-        marker_seen: find("PXRT-MARKER "),
-        dhcp_bound: find("PXRT-DHCP "),
-        failure: console
-            .iter()
-            .find(|l| FAILURES.iter().any(|f| l.text.contains(f)))
-            .map(|l| l.text.clone()),
-        marker_expected: marker,
-        server_log: _pxeroot
-            .as_ref()
-            .map(PxerootTarget::log_text)
-            .unwrap_or_default(),
-        timeline: Timeline::from_console(&title(opts), &console),
-        console,
-    })
+    Ok(rig.report(qemu.lines(), &title(opts), BOOT_STEPS))
 }
 
 fn title(opts: &RefOptions) -> String {
-    let auth = match (&opts.chap, &opts.mutual) {
-        (Some(_), Some(_)) => "mutual CHAP",
-        (Some(_), None) => "CHAP",
-        _ => "no auth",
-    };
-    let server = match opts.server {
-        Server::Tgtd => "tgtd",
-        Server::Pxeroot => "pxeroot-target",
-    };
     let net = if opts.dhcp {
         "dnsmasq DHCP + udhcpc"
     } else {
         "static address"
     };
-    format!("iscsistart -> {server} ({auth}), {net}")
+    format!(
+        "iscsistart -> {} ({}), {net}",
+        opts.server.name(),
+        auth_name(opts.chap.is_some(), opts.mutual.is_some())
+    )
+}
+
+/// "no auth", "CHAP" or "mutual CHAP".
+fn auth_name(chap: bool, mutual: bool) -> &'static str {
+    match (chap, mutual) {
+        (true, true) => "mutual CHAP",
+        (true, false) => "CHAP",
+        _ => "no auth",
+    }
 }

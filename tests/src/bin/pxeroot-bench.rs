@@ -4,19 +4,24 @@
 //!   pxeroot-target against tgtd side by side (see [`pxeroot_tests::bench`]); prints the table
 //!   as Markdown (and writes it to FILE) and exits 1 when a goal is missed. The server binary is
 //!   `$PXEROOT_TARGET` (tools/bench points it at the release build).
+//! - `boot [--boots N] [--out FILE]`: boots with pxeroot-initiator against boots with udhcpc +
+//!   iscsistart (see [`pxeroot_tests::bench::boot`]); prints the table as Markdown (and writes
+//!   it to FILE) and exits 1 when the agent fails or the speed goal is missed. The agent is
+//!   `$PXEROOT_INITIATOR` or the static release build.
 
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use pxeroot_tests::bench::{self, Options};
+use pxeroot_tests::bench::{self, boot::BootOptions, Options};
 
-const USAGE: &str =
-    "usage: pxeroot-bench target [--runs N] [--seconds S] [--image-mib M] [--sessions N] [--out FILE]";
+const USAGE: &str = "usage: pxeroot-bench target [--runs N] [--seconds S] [--image-mib M] \
+     [--sessions N] [--out FILE] | boot [--boots N] [--out FILE]";
 
 fn main() -> Result<ExitCode> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("target") => target(&args[1..]),
+        Some("boot") => boot(&args[1..]),
         _ => bail!("{USAGE}"),
     }
 }
@@ -57,6 +62,42 @@ fn target(args: &[String]) -> Result<ExitCode> {
         Ok(ExitCode::SUCCESS)
     } else {
         eprintln!("pxeroot-bench: at least one goal was missed (see MISSED above)");
+        Ok(ExitCode::from(1))
+    }
+}
+
+fn boot(args: &[String]) -> Result<ExitCode> {
+    let mut options = BootOptions::default();
+    let mut out = None;
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it
+            .next()
+            .with_context(|| format!("{flag} needs a value; {USAGE}"))?;
+        match flag.as_str() {
+            "--boots" => {
+                options.boots = value
+                    .parse()
+                    .with_context(|| format!("{flag}: not a number: {value}"))?;
+            }
+            "--out" => out = Some(value.clone()),
+            _ => bail!("unknown option {flag}; {USAGE}"),
+        }
+    }
+    let report = bench::boot::boot(&options)?;
+    let text = format!(
+        "## Boot path: pxeroot-initiator vs udhcpc + iscsistart ({})\n\n{}",
+        bench_date(),
+        report.markdown()
+    );
+    println!("{text}");
+    if let Some(path) = out {
+        std::fs::write(&path, &text).with_context(|| format!("cannot write {path}"))?;
+    }
+    if report.goal_met() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("pxeroot-bench: the agent failed or the goal was missed (see above)");
         Ok(ExitCode::from(1))
     }
 }
