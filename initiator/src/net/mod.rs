@@ -511,3 +511,136 @@ fn run_dhcp(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_cause_and_codes_split_link_from_dhcp() {
+        let cases: Vec<(NetError, &str, u8)> = vec![
+            (
+                NetError::NoSuchMac {
+                    mac: Mac([0x52, 0x54, 0, 0x12, 0x34, 0x56]),
+                    have: "eth0 52:54:00:aa:bb:cc".into(),
+                    secs: 10,
+                },
+                "no interface with MAC 52:54:00:12:34:56 (have: eth0 52:54:00:aa:bb:cc) after 10 s",
+                10,
+            ),
+            (
+                NetError::NoCarrier {
+                    ifname: "eth0".into(),
+                    secs: 10,
+                },
+                "eth0: no carrier after 10 s",
+                10,
+            ),
+            (
+                NetError::NoOffer {
+                    ifname: "eth0".into(),
+                    secs: 30,
+                    discovers: 5,
+                },
+                "eth0: no DHCP offer after 30 s (sent 5 DISCOVERs)",
+                11,
+            ),
+            (
+                NetError::Nak {
+                    ifname: "eth0".into(),
+                    server: Ipv4Addr::new(10, 0, 0, 2),
+                    naks: 3,
+                    secs: 30,
+                },
+                "eth0: DHCP server 10.0.0.2 sent NAK",
+                11,
+            ),
+            (
+                NetError::Netlink {
+                    ifname: "eth0".into(),
+                    source: RtnlError {
+                        op: "set MTU 9000".into(),
+                        detail: "Invalid argument".into(),
+                    },
+                },
+                "eth0: netlink: set MTU 9000: Invalid argument",
+                10,
+            ),
+            (
+                NetError::Unsupported("dhcp6"),
+                "ip=: dhcp6 is not supported yet",
+                2,
+            ),
+        ];
+        for (e, text, code) in cases {
+            assert!(e.to_string().starts_with(text), "{e} vs {text}");
+            assert_eq!(e.exit_code(), code, "{e}");
+        }
+    }
+
+    #[test]
+    fn addressing_is_checked_before_anything_is_touched() {
+        assert!(matches!(method(&Addressing::Dhcp), Ok(Method::Dhcp)));
+        assert!(matches!(method(&Addressing::None), Ok(Method::LinkOnly)));
+        for a in [Addressing::Dhcp6, Addressing::Auto6] {
+            assert!(matches!(method(&a), Err(NetError::Unsupported(_))));
+        }
+        let v6 = Addressing::Static {
+            address: "2001:db8::5".parse().unwrap(),
+            prefix_len: 64,
+            gateway: None,
+            dns: vec![],
+            hostname: None,
+        };
+        assert!(matches!(method(&v6), Err(NetError::Unsupported(_))));
+        let v4 = Addressing::Static {
+            address: "192.0.2.9".parse().unwrap(),
+            prefix_len: 24,
+            gateway: Some("192.0.2.1".parse().unwrap()),
+            dns: vec![
+                "192.0.2.53".parse().unwrap(),
+                "2001:db8::53".parse().unwrap(),
+            ],
+            hostname: Some("h".into()),
+        };
+        let Ok(Method::Static {
+            address,
+            gateway,
+            dns,
+            ..
+        }) = method(&v4)
+        else {
+            panic!("static v4 refused");
+        };
+        assert_eq!(address, Ipv4Addr::new(192, 0, 2, 9));
+        assert_eq!(gateway, Some(Ipv4Addr::new(192, 0, 2, 1)));
+        assert_eq!(dns, [Ipv4Addr::new(192, 0, 2, 53)]);
+    }
+
+    #[test]
+    fn json_redacts_dhcp_secrets() {
+        let up = NetUp {
+            ifname: "eth0".into(),
+            ifindex: 2,
+            mac: Mac([2, 0, 0, 0, 0, 1]),
+            address: None,
+            gateway: None,
+            dns: vec![],
+            hostname: None,
+            domain: None,
+            mtu: None,
+            lease: None,
+            dhcp: Some(DhcpInfo {
+                username: Some("alice".into()),
+                password: Some(pxeroot_proto::chap::Secret::new("S3cr3tPassw0rd")),
+                in_password: Some(pxeroot_proto::chap::Secret::new("Other-S3cret")),
+                ..DhcpInfo::default()
+            }),
+        };
+        let json = serde_json::to_string(&up).unwrap();
+        assert!(!json.contains("S3cr3t"), "{json}");
+        assert!(json.contains("\"password\":\"<redacted>\""), "{json}");
+        assert!(json.contains("\"in_password\":\"<redacted>\""), "{json}");
+        assert!(!format!("{up:?}").contains("S3cr3t"));
+    }
+}

@@ -20,10 +20,13 @@
 //!
 //! Only replies whose `xid` and `chaddr` match are looked at; anything else, including
 //! truncated or garbage datagrams, is returned as [`Ignored`] with a reason and never panics.
+//! Before dhcproto sees a datagram, [`vet`] keeps only the options used here, with checked
+//! lengths (some of dhcproto's option decoders assert on lengths from the wire).
 
 mod lease;
 #[cfg(test)]
 mod tests;
+mod vet;
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -437,7 +440,8 @@ impl<E: Entropy> Client<E> {
                 datagram.len()
             )));
         }
-        let msg = Message::decode(&mut Decoder::new(datagram))
+        let vetted = vet::vet(datagram)?;
+        let msg = Message::decode(&mut Decoder::new(&vetted))
             .map_err(|e| Ignored::Malformed(e.to_string()))?;
         if msg.opcode() != Opcode::BootReply {
             return Err(Ignored::NotReply);
