@@ -4,7 +4,7 @@
 //! 1. find the interface ([`iface`]: by `BOOTIF` MAC, by name, or the first physical one with
 //!    carrier), waiting up to `pxeroot.link_timeout` for it to appear, because drivers may
 //!    register it a moment after their module loads;
-//! 2. set it up through rtnetlink ([`link`]) and wait for carrier *before* sending anything
+//! 2. set it up through rtnetlink ([`link`], a blocking `NETLINK_ROUTE` socket) and wait for carrier *before* sending anything
 //!    (klibc ipconfig sends into a link that has no carrier yet and then sits out a 10 s
 //!    retransmission);
 //! 3. DHCPv4 ([`dhcp`], sans-IO, driven by [`socket`]), a static address, or nothing, as
@@ -299,12 +299,12 @@ pub fn bring_up(plan: &Plan, log: &mut dyn FnMut(&str)) -> Result<NetUp, NetErro
 pub fn bring_up_in(plan: &Plan, sys: &Path, log: &mut dyn FnMut(&str)) -> Result<NetUp, NetError> {
     let method = method(&plan.addressing)?;
     let t0 = Instant::now();
-    let rtnl = Rtnl::new().map_err(|source| NetError::Netlink {
+    let mut rtnl = Rtnl::new().map_err(|source| NetError::Netlink {
         ifname: "-".into(),
         source,
     })?;
     let link_timeout = Duration::from_secs(u64::from(plan.retry.link_timeout_secs));
-    let nic = wait_for_link(&plan.interface, sys, &rtnl, t0, link_timeout)?;
+    let nic = wait_for_link(&plan.interface, sys, &mut rtnl, t0, link_timeout)?;
     let ifname = nic.name.clone();
     let mac = nic.mac.ok_or_else(|| NetError::NoMac {
         ifname: ifname.clone(),
@@ -403,7 +403,7 @@ pub fn bring_up_in(plan: &Plan, sys: &Path, log: &mut dyn FnMut(&str)) -> Result
 fn wait_for_link(
     want: &Interface,
     sys: &Path,
-    rtnl: &Rtnl,
+    rtnl: &mut Rtnl,
     t0: Instant,
     timeout: Duration,
 ) -> Result<SysIface, NetError> {
