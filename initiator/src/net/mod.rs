@@ -203,14 +203,6 @@ pub enum NetError {
         /// The DHCP timeout.
         secs: u32,
     },
-    /// A DHCP request could not be encoded.
-    #[error("{ifname}: {source}")]
-    Encode {
-        /// The interface.
-        ifname: String,
-        /// What failed.
-        source: dhcp::EncodeError,
-    },
     /// An addressing method this agent does not implement.
     #[error("ip=: {0} is not supported yet (use dhcp, a static IPv4 address, or off)")]
     Unsupported(&'static str),
@@ -231,8 +223,7 @@ impl NetError {
             NetError::Socket { .. }
             | NetError::NoOffer { .. }
             | NetError::NoAck { .. }
-            | NetError::Nak { .. }
-            | NetError::Encode { .. } => 11,
+            | NetError::Nak { .. } => 11,
             NetError::Unsupported(_) => 2,
         }
     }
@@ -480,10 +471,6 @@ fn run_dhcp(
     let mut prefixed = |m: &str| log(&format!("{ifname}: {m}"));
     socket::run(&mut client, &sock, &mut prefixed, debug).map_err(|e| match e {
         socket::RunError::Socket(source) => NetError::Socket {
-            ifname: ifname.into(),
-            source,
-        },
-        socket::RunError::Encode(source) => NetError::Encode {
             ifname: ifname.into(),
             source,
         },

@@ -111,9 +111,6 @@ pub enum RunError {
     /// The deadline passed.
     #[error("timed out")]
     TimedOut(Stats),
-    /// A request could not be encoded.
-    #[error(transparent)]
-    Encode(#[from] super::dhcp::EncodeError),
 }
 
 /// Runs `client` over `sock` until it is bound or gives up. `log` gets a line per NAK and,
@@ -129,7 +126,7 @@ pub fn run<E: Entropy>(
 ) -> Result<Bound, RunError> {
     let mut buf = vec![0u8; 4096];
     loop {
-        match client.poll(Instant::now())? {
+        match client.poll(Instant::now()) {
             Poll::Transmit(packet) => sock.send(&packet).map_err(|source| SocketError {
                 op: "send to 255.255.255.255:67",
                 source,
