@@ -6,6 +6,13 @@
 //! BROADCAST flag) to a socket bound to the wildcard address on that device. The netns test
 //! (`tests/net_lab.rs`) exercises exactly that against dnsmasq, so no AF_PACKET socket is
 //! needed.
+//!
+//! One difference from a raw socket: if another interface of the machine already has an
+//! address, the kernel uses it as the source of the broadcast instead of 0.0.0.0. DHCP
+//! servers answer by the BROADCAST flag and `chaddr`, not by the source, so this does not
+//! matter on a boot network; it only shows when client and server share one network
+//! namespace, where the server's kernel drops a packet whose source is its own address
+//! (hence the lab's two namespaces).
 
 use std::ffi::OsString;
 use std::io;
