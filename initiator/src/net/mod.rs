@@ -162,7 +162,13 @@ pub fn bring_up_in(plan: &Plan, sys: &Path, log: &mut dyn FnMut(&str)) -> Result
         source,
     })?;
     let link_timeout = Duration::from_secs(u64::from(plan.retry.link_timeout_secs));
-    let nic = wait_for_link(&plan.interface, sys, &mut rtnl, t0, link_timeout)?;
+    let mut set_up = |i: &SysIface| {
+        rtnl.set_up(i.ifindex).map_err(|source| NetError::Netlink {
+            ifname: i.name.clone(),
+            source,
+        })
+    };
+    let nic = wait_for_link(&plan.interface, sys, &mut set_up, t0, link_timeout)?;
     let ifname = nic.name.clone();
     let mac = nic.mac.ok_or_else(|| NetError::NoMac {
         ifname: ifname.clone(),
@@ -257,11 +263,11 @@ pub fn bring_up_in(plan: &Plan, sys: &Path, log: &mut dyn FnMut(&str)) -> Result
 }
 
 /// Waits for the wanted interface, sets it (or, for "first with carrier", every candidate)
-/// up, and waits for carrier.
+/// up once with `set_up`, and waits for carrier.
 fn wait_for_link(
     want: &Interface,
     sys: &Path,
-    rtnl: &mut Rtnl,
+    set_up: &mut dyn FnMut(&SysIface) -> Result<(), NetError>,
     t0: Instant,
     timeout: Duration,
 ) -> Result<SysIface, NetError> {
@@ -279,10 +285,7 @@ fn wait_for_link(
         };
         for c in &candidates {
             if !raised.contains(&c.ifindex) {
-                rtnl.set_up(c.ifindex).map_err(|source| NetError::Netlink {
-                    ifname: c.name.clone(),
-                    source,
-                })?;
+                set_up(c)?;
                 raised.push(c.ifindex);
             }
         }
@@ -431,6 +434,115 @@ mod tests {
             assert!(e.to_string().starts_with(text), "{e} vs {text}");
             assert_eq!(e.exit_code(), code, "{e}");
         }
+    }
+
+    fn add_iface(sys: &Path, name: &str, index: u32, mac: &str, carrier: Option<&str>) {
+        let d = sys.join(name);
+        std::fs::create_dir_all(d.join("device")).unwrap();
+        std::fs::write(d.join("address"), format!("{mac}\n")).unwrap();
+        std::fs::write(d.join("type"), "1\n").unwrap();
+        if let Some(c) = carrier {
+            std::fs::write(d.join("carrier"), c).unwrap();
+        }
+        // ifindex last: scan() skips an entry until it has one.
+        std::fs::write(d.join("ifindex"), format!("{index}\n")).unwrap();
+    }
+
+    fn wait(
+        want: &Interface,
+        sys: &Path,
+        ms: u64,
+        raised: &mut Vec<String>,
+    ) -> Result<SysIface, NetError> {
+        let mut up = |i: &SysIface| {
+            raised.push(i.name.clone());
+            Ok(())
+        };
+        wait_for_link(
+            want,
+            sys,
+            &mut up,
+            Instant::now(),
+            Duration::from_millis(ms),
+        )
+    }
+
+    #[test]
+    fn waits_for_the_interface_to_appear_and_for_carrier() {
+        let t = tempfile::tempdir().unwrap();
+        let sys = t.path().to_path_buf();
+        let late = sys.clone();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(60));
+            add_iface(&late, "eth0", 2, "52:54:00:12:34:56", Some("0\n"));
+            std::thread::sleep(Duration::from_millis(60));
+            std::fs::write(late.join("eth0/carrier"), "1\n").unwrap();
+        });
+        let want = Interface::Mac {
+            mac: Mac([0x52, 0x54, 0, 0x12, 0x34, 0x56]),
+            from: "BOOTIF",
+        };
+        let mut raised = Vec::new();
+        let t0 = Instant::now();
+        let got = wait(&want, &sys, 5000, &mut raised).unwrap();
+        writer.join().unwrap();
+        assert_eq!(got.name, "eth0");
+        assert!(t0.elapsed() >= Duration::from_millis(120));
+        assert_eq!(raised, ["eth0"], "set up once, before carrier");
+    }
+
+    #[test]
+    fn first_with_carrier_raises_every_candidate() {
+        let t = tempfile::tempdir().unwrap();
+        add_iface(t.path(), "eth0", 2, "52:54:00:00:00:01", Some("0\n"));
+        add_iface(t.path(), "eth1", 3, "52:54:00:00:00:02", Some("1\n"));
+        let mut raised = Vec::new();
+        let got = wait(&Interface::FirstWithCarrier, t.path(), 1000, &mut raised).unwrap();
+        assert_eq!(got.name, "eth1");
+        assert_eq!(raised, ["eth0", "eth1"]);
+    }
+
+    #[test]
+    fn timeouts_name_what_is_missing() {
+        let t = tempfile::tempdir().unwrap();
+        add_iface(t.path(), "eth0", 2, "52:54:00:aa:bb:cc", Some("0\n"));
+        let mut raised = Vec::new();
+        let mac = Interface::Mac {
+            mac: Mac([0x52, 0x54, 0, 0x12, 0x34, 0x56]),
+            from: "BOOTIF",
+        };
+        let e = wait(&mac, t.path(), 50, &mut raised).unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "no interface with MAC 52:54:00:12:34:56 (have: eth0 52:54:00:aa:bb:cc)"
+            ),
+            "{e}"
+        );
+        let e = wait(&Interface::FirstWithCarrier, t.path(), 50, &mut raised).unwrap_err();
+        assert!(e.to_string().starts_with("eth0: no carrier after"), "{e}");
+        assert_eq!(e.exit_code(), 10);
+        let name = Interface::Name {
+            name: "eth7".into(),
+            from: "ip",
+        };
+        let e = wait(&name, t.path(), 50, &mut raised).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("no interface named eth7 (from ip;"),
+            "{e}"
+        );
+        let empty = tempfile::tempdir().unwrap();
+        let e = wait(&Interface::FirstWithCarrier, empty.path(), 50, &mut raised).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("no physical network interface (have: none)"),
+            "{e}"
+        );
+        let e = wait(&name, &empty.path().join("gone"), 50, &mut raised).unwrap_err();
+        assert!(
+            e.to_string().starts_with("cannot list network interfaces"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -443,6 +443,56 @@ fn read_name(data: &[u8], mut at: usize) -> Result<(String, usize), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn parse_reply_never_panics(tail in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let mut p = header();
+            p.extend(&tail);
+            let _ = parse_reply(&p);
+            let _ = parse_reply(&tail);
+        }
+
+        #[test]
+        fn parse_domain_list_never_panics(data in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = parse_domain_list(&data);
+        }
+    }
+
+    #[test]
+    fn request_layout() {
+        let p = emit_request(&RequestRepr {
+            kind: MsgType::Request,
+            xid: 0x0102_0304,
+            secs: 7,
+            mac: [2, 0, 0, 0, 0, 9],
+            requested_ip: Some(Ipv4Addr::new(10, 0, 0, 5)),
+            server_id: Some(Ipv4Addr::new(10, 0, 0, 2)),
+            parameter_list: &[1, 3],
+            max_size: 1500,
+            vendor_class: b"v",
+            ipxe: None,
+        });
+        assert_eq!(p.len(), 300, "padded to the BOOTP minimum");
+        assert_eq!(&p[..12], [1, 1, 6, 0, 1, 2, 3, 4, 0, 7, 0x80, 0]);
+        assert_eq!(&p[12..28], [0; 16], "ciaddr, yiaddr, siaddr, giaddr");
+        assert_eq!(&p[28..44], [2, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(&p[236..240], MAGIC);
+        #[rustfmt::skip]
+        let options = [
+            53, 1, 3,
+            61, 7, 1, 2, 0, 0, 0, 0, 9,
+            55, 2, 1, 3,
+            57, 2, 0x05, 0xdc,
+            60, 1, b'v',
+            50, 4, 10, 0, 0, 5,
+            54, 4, 10, 0, 0, 2,
+            255,
+        ];
+        assert_eq!(&p[240..240 + options.len()], options);
+        assert!(p[240 + options.len()..].iter().all(|b| *b == 0));
+    }
 
     fn header() -> Vec<u8> {
         let mut h = vec![0u8; HEADER_LEN];
