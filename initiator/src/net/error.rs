@@ -133,12 +133,12 @@ impl NetError {
             | NetError::NoInterface { .. }
             | NetError::NoMac { .. }
             | NetError::NoCarrier { .. }
-            | NetError::Netlink { .. } => 10,
+            | NetError::Netlink { .. } => crate::exit::NO_CARRIER,
             NetError::Socket { .. }
             | NetError::NoOffer { .. }
             | NetError::NoAck { .. }
-            | NetError::Nak { .. } => 11,
-            NetError::Unsupported(_) => 2,
+            | NetError::Nak { .. } => crate::exit::NO_DHCP,
+            NetError::Unsupported(_) => crate::exit::BAD_CONFIG,
         }
     }
 }

@@ -4,9 +4,9 @@
 //! 1. find the interface ([`iface`]: by `BOOTIF` MAC, by name, or the first physical one with
 //!    carrier), waiting up to `pxeroot.link_timeout` for it to appear, because drivers may
 //!    register it a moment after their module loads;
-//! 2. set it up through rtnetlink ([`link`], a blocking `NETLINK_ROUTE` socket) and wait for carrier *before* sending anything
-//!    (klibc ipconfig sends into a link that has no carrier yet and then sits out a 10 s
-//!    retransmission);
+//! 2. set it up through rtnetlink ([`link`], a blocking `NETLINK_ROUTE` socket) and wait for
+//!    carrier *before* sending anything (klibc ipconfig sends into a link that has no carrier
+//!    yet and then sits out a 10 s retransmission);
 //! 3. DHCPv4 ([`dhcp`], sans-IO, driven by [`socket`]), a static address, or nothing, as
 //!    `ip=` says; then address with prefix and broadcast, default route and MTU, flushing
 //!    nothing else.

@@ -455,7 +455,7 @@ fn truncated_and_garbage_datagrams_are_rejected() {
         c.handle(t0, &[0xff; 600]),
         Err(Ignored::Malformed(_))
     ));
-    // A huge hlen must not make dhcproto slice chaddr out of bounds.
+    // A huge hlen is clamped to chaddr's 16 bytes, never sliced out of bounds.
     let mut bad = good.clone();
     bad[2] = 200;
     assert_eq!(c.handle(t0, &bad), Err(Ignored::WrongChaddr));
