@@ -1,14 +1,36 @@
 //! pxeroot-initiator: the initramfs agent (see DEVELOPERS.md and issue 4).
 //!
 //! # Commands
+//! * `pxeroot-initiator` (or `pxeroot-initiator boot [--cmdline STRING] [--no-files]`): the
+//!   boot. Reads the configuration (below), brings up the boot NIC (BOOTIF's MAC, else `ip=`'s
+//!   device, else the first with carrier) with DHCP or `ip=`'s static values, loads iscsi_tcp,
+//!   sd_mod and crc32c if missing, logs in to each portal in turn until the budget runs out,
+//!   hands the session to the kernel and waits for the LUN's block device. On success it writes
+//!   the device path to `/run/pxeroot/root-device` and the session's description (no secrets)
+//!   to `/run/pxeroot/session.env` (folder mode 0700), `/run/net-IFACE.conf` and
+//!   `/run/initramfs/open-iscsi.interface`, and exits 0. Every step prints one line on stderr
+//!   (the console), stamped with the seconds since the agent started.
 //! * `pxeroot-initiator plan [--cmdline STRING] [--no-files]`: resolve the boot configuration
 //!   (kernel command line, default `/proc/cmdline`; `/etc/iscsi.initramfs`,
 //!   `/etc/initiatorname.iscsi` and `/sys/firmware/ibft` if present) and print the plan as JSON
 //!   with secrets redacted. It reads, and touches nothing: a dry run for a live system.
+//! * `pxeroot-initiator probe --portal IP[:PORT] --target IQN [--lun N] [--initiator IQN]
+//!   [--chap USER [--secret-file PATH] [--mutual-user U [--mutual-secret-file PATH]]]
+//!   [--timeout SECS] [--json]`: log in from userspace with the boot agent's login, look at
+//!   one LUN (REPORT LUNS, INQUIRY, READ CAPACITY, TEST UNIT READY), log out and print what
+//!   was found; never touches the kernel. Secrets come from the files or from
+//!   `$PXEROOT_CHAP_SECRET` / `$PXEROOT_CHAP_MUTUAL_SECRET`, never from arguments.
+//!
+//! # Limits
+//! `pxeroot.timeout=SECONDS` (default 120): budget for reaching and logging in to the target,
+//! counted from when the network is up; `rd.iscsi.login_retry_max=N` (or
+//! `node.session.initial_login_retry_max` in `rd.iscsi.param`) caps the rounds over all portals.
+//! Rounds are 250 ms apart at first, doubling to 2 s. An authentication failure is final.
+//! `pxeroot.dhcp_timeout` (30 s) and `pxeroot.link_timeout` (10 s) bound the network phase.
 //!
 //! # Exit codes
 //! Each failing phase has its own code so that the console and the initramfs script can tell
-//! them apart. Codes 10-19 belong to the boot phases that are not built yet.
+//! them apart.
 //!
 //! | code | meaning |
 //! |---|---|
@@ -24,21 +46,24 @@
 //! | 15 | the LUN did not appear as a block device |
 //! | 16 | kernel interface failure (module loading, NETLINK_ISCSI) |
 //! | 64 | command-line usage error |
-//! | 70 | the boot agent itself is not built yet |
 
+mod boot;
 mod cmdline;
 mod config;
 mod kernel;
 mod net;
 mod plan;
+mod probe;
+mod session;
 
+use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 /// Exit codes (see the module docs).
-#[allow(dead_code)] // The boot phases that use codes 10-16 are not built yet.
+#[allow(dead_code)] // Some codes are produced only through the phases' own errors.
 mod exit {
     /// Success.
     pub const OK: u8 = 0;
@@ -79,6 +104,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Boot: bring up the network, log in, attach the root LUN (the default with no command).
+    Boot {
+        /// Use this kernel command line instead of /proc/cmdline.
+        #[arg(long)]
+        cmdline: Option<String>,
+        /// Do not read /etc/iscsi.initramfs, /etc/initiatorname.iscsi or the iBFT.
+        #[arg(long)]
+        no_files: bool,
+    },
     /// Print the resolved boot plan as JSON (secrets redacted); changes nothing.
     Plan {
         /// Use this kernel command line instead of /proc/cmdline.
@@ -88,6 +122,10 @@ enum Command {
         #[arg(long)]
         no_files: bool,
     },
+    /// Log in from userspace, look at one LUN (REPORT LUNS, INQUIRY, READ CAPACITY, TEST UNIT
+    /// READY), log out and print what was found; never touches the kernel. Secrets come from
+    /// files or $PXEROOT_CHAP_SECRET / $PXEROOT_CHAP_MUTUAL_SECRET, never from arguments.
+    Probe(probe::ProbeArgs),
     /// Debug: run only the network phase and print the result as JSON.
     #[command(hide = true)]
     NetUp(net::cli::NetUpArgs),
@@ -119,44 +157,70 @@ impl Outcome {
     }
 }
 
-/// `plan`: resolve and print, touching nothing.
-fn plan(cmdline_arg: Option<String>, no_files: bool) -> Outcome {
+/// Everything the boot configuration is made from, read once.
+#[derive(Debug)]
+pub struct Gathered {
+    /// The parsed kernel command line.
+    pub boot: cmdline::BootArgs,
+    /// `/etc/iscsi.initramfs`.
+    pub iscsi_initramfs: Option<String>,
+    /// `/etc/initiatorname.iscsi`.
+    pub initiatorname: Option<String>,
+    /// The iBFT.
+    pub ibft: Option<config::Ibft>,
+    /// Why the iBFT could not be read, if it could not.
+    pub ibft_error: Option<String>,
+}
+
+/// Reads the command line (or `cmdline_arg`) and, unless `no_files`, the initramfs files and
+/// the iBFT.
+fn gather(cmdline_arg: Option<String>, no_files: bool) -> Result<Gathered, Outcome> {
     let text = match cmdline_arg {
         Some(s) => s,
         None => match std::fs::read_to_string("/proc/cmdline") {
             Ok(s) => s,
-            Err(e) => return Outcome::fail(exit::INTERNAL, format!("/proc/cmdline: {e}")),
+            Err(e) => return Err(Outcome::fail(exit::INTERNAL, format!("/proc/cmdline: {e}"))),
         },
     };
-    let boot = match cmdline::parse(&text) {
-        Ok(b) => b,
-        Err(e) => return Outcome::fail(exit::BAD_CONFIG, e),
+    let boot = cmdline::parse(&text).map_err(|e| Outcome::fail(exit::BAD_CONFIG, e))?;
+    if no_files {
+        return Ok(Gathered {
+            boot,
+            iscsi_initramfs: None,
+            initiatorname: None,
+            ibft: None,
+            ibft_error: None,
+        });
+    }
+    let iscsi_initramfs = read_optional(config::files::ISCSI_INITRAMFS)
+        .map_err(|e| Outcome::fail(exit::INTERNAL, e))?;
+    let initiatorname = read_optional(config::files::INITIATORNAME)
+        .map_err(|e| Outcome::fail(exit::INTERNAL, e))?;
+    // An unreadable iBFT (no CAP_SYS_ADMIN) only matters if the plan asks for it.
+    let (ibft, ibft_error) = match config::ibft::read_dir(Path::new(config::ibft::SYSFS_IBFT)) {
+        Ok(t) => (t, None),
+        Err(e) => (None, Some(e.to_string())),
     };
-    let mut ibft_error = None;
-    let (iscsi_initramfs, initiatorname, ibft) = if no_files {
-        (None, None, None)
-    } else {
-        let files = read_optional(config::files::ISCSI_INITRAMFS)
-            .and_then(|a| Ok((a, read_optional(config::files::INITIATORNAME)?)));
-        let (a, n) = match files {
-            Ok(f) => f,
-            Err(e) => return Outcome::fail(exit::INTERNAL, e),
-        };
-        // An unreadable iBFT (no CAP_SYS_ADMIN) only matters if the plan asks for it.
-        let ibft = match config::ibft::read_dir(Path::new(config::ibft::SYSFS_IBFT)) {
-            Ok(t) => t,
-            Err(e) => {
-                ibft_error = Some(e);
-                None
-            }
-        };
-        (a, n, ibft)
+    Ok(Gathered {
+        boot,
+        iscsi_initramfs,
+        initiatorname,
+        ibft,
+        ibft_error,
+    })
+}
+
+/// `plan`: resolve and print, touching nothing.
+fn plan(cmdline_arg: Option<String>, no_files: bool) -> Outcome {
+    let g = match gather(cmdline_arg, no_files) {
+        Ok(g) => g,
+        Err(out) => return out,
     };
     let inputs = config::Inputs {
-        cmdline: &boot,
-        iscsi_initramfs: iscsi_initramfs.as_deref(),
-        initiatorname: initiatorname.as_deref(),
-        ibft: ibft.as_ref(),
+        cmdline: &g.boot,
+        iscsi_initramfs: g.iscsi_initramfs.as_deref(),
+        initiatorname: g.initiatorname.as_deref(),
+        ibft: g.ibft.as_ref(),
         dhcp: None,
     };
     let plan = match config::resolve(&inputs) {
@@ -168,7 +232,7 @@ fn plan(cmdline_arg: Option<String>, no_files: bool) -> Outcome {
                 exit::BAD_CONFIG
             };
             let mut out = Outcome::fail(code, &e);
-            if let (config::PlanError::NoIbft(_), Some(ie)) = (&e, &ibft_error) {
+            if let (config::PlanError::NoIbft(_), Some(ie)) = (&e, &g.ibft_error) {
                 out.stderr.push(format!("pxeroot-initiator: {ie}"));
             }
             return out;
@@ -189,6 +253,35 @@ fn plan(cmdline_arg: Option<String>, no_files: bool) -> Outcome {
     }
 }
 
+/// The boot agent: network, login, attach; prints each phase on the console.
+fn boot(cmdline_arg: Option<String>, no_files: bool) -> u8 {
+    let start = std::time::Instant::now();
+    let mut console = boot::Console::new(start);
+    let g = match gather(cmdline_arg, no_files) {
+        Ok(g) => g,
+        Err(out) => {
+            for line in &out.stderr {
+                eprintln!("{line}");
+            }
+            return out.code;
+        }
+    };
+    match boot::run(&g, &mut console) {
+        Ok(_) => exit::OK,
+        Err(f) => {
+            if f.code == exit::NOT_CONFIGURED {
+                console.say(&format!("nothing to do: {}", f.message));
+            } else {
+                console.say(&format!("FAILED: {}", f.message));
+                if let Some(ie) = &g.ibft_error {
+                    console.say(ie);
+                }
+            }
+            f.code
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -205,19 +298,27 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Plan { cmdline, no_files }) => {
             let out = plan(cmdline, no_files);
-            for line in &out.stderr {
-                eprintln!("{line}");
-            }
-            if !out.stdout.is_empty() {
-                println!("{}", out.stdout);
-            }
+            print(&out);
+            ExitCode::from(out.code)
+        }
+        Some(Command::Probe(args)) => {
+            let env = |name: &str| std::env::var_os(name).map(std::ffi::OsString::into_vec);
+            let out = probe::run(&args, &env);
+            print(&out);
             ExitCode::from(out.code)
         }
         Some(Command::NetUp(args)) => ExitCode::from(net::cli::run(args)),
-        None => {
-            eprintln!("pxeroot-initiator: the boot agent is not built yet (issue 4); try `plan`");
-            ExitCode::from(kernel::EXIT_NOT_BUILT)
-        }
+        Some(Command::Boot { cmdline, no_files }) => ExitCode::from(boot(cmdline, no_files)),
+        None => ExitCode::from(boot(None, false)),
+    }
+}
+
+fn print(out: &Outcome) {
+    for line in &out.stderr {
+        eprintln!("{line}");
+    }
+    if !out.stdout.is_empty() {
+        println!("{}", out.stdout);
     }
 }
 

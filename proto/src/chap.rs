@@ -126,6 +126,12 @@ impl Secret {
         self.0.is_empty()
     }
 
+    /// The secret's bytes, for handing to a consumer that needs them (the kernel keeps a
+    /// session's CHAP credentials so that it can be logged in again). Never print them.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+
     /// A warning if the secret is shorter than RFC 7143's 12-byte minimum.
     pub fn warning(&self) -> Option<ChapWarning> {
         (self.0.len() < MIN_SECRET_LEN).then_some(ChapWarning::ShortSecret { len: self.0.len() })

@@ -32,6 +32,7 @@ pub struct ChapInitiator {
     creds: Credentials,
     mutual: Option<Credentials>,
     state: InitiatorState,
+    chosen: Option<ChapAlgorithm>,
 }
 
 impl ChapInitiator {
@@ -56,6 +57,7 @@ impl ChapInitiator {
             creds,
             mutual,
             state: InitiatorState::Start,
+            chosen: None,
         })
     }
 
@@ -108,6 +110,7 @@ impl ChapInitiator {
             .and_then(ChapAlgorithm::from_code)
             .filter(|alg| self.algorithms.contains(alg))
             .ok_or_else(|| ChapError::UnexpectedAlgorithm(a.chars().take(32).collect()))?;
+        self.chosen = Some(alg);
         let id = parse_id(get(rx, &Key::ChapI, "CHAP_I")?)?;
         let c = parse_challenge(get(rx, &Key::ChapC, "CHAP_C")?)?;
         let mut out = TextPairs::new();
@@ -136,6 +139,17 @@ impl ChapInitiator {
     /// Whether the exchange finished (including the target's mutual response, if required).
     pub fn is_done(&self) -> bool {
         self.state == InitiatorState::Done
+    }
+
+    /// Whether `CHAP_A` has been offered and the target's choice has not arrived yet: the
+    /// point at which old targets refuse an algorithm list (open-iscsi issue #180).
+    pub fn awaiting_algorithm(&self) -> bool {
+        self.state == InitiatorState::SentAlgorithms
+    }
+
+    /// The algorithm the target chose, once its `CHAP_A` arrived.
+    pub fn algorithm(&self) -> Option<ChapAlgorithm> {
+        self.chosen
     }
 
     /// Whether we still wait for the target's mutual response.

@@ -170,6 +170,22 @@ impl InitiatorLogin {
         self.state
     }
 
+    /// The CHAP algorithm the target chose, once it has answered our `CHAP_A` offer.
+    pub fn chap_algorithm(&self) -> Option<ChapAlgorithm> {
+        self.chap.as_ref().and_then(ChapInitiator::algorithm)
+    }
+
+    /// Whether the last request offered `CHAP_A` and the target has not yet answered it: a
+    /// failure now means the target refused the offer itself (see
+    /// [`ChapInitiator::awaiting_algorithm`]).
+    pub fn chap_awaiting_algorithm(&self) -> bool {
+        self.chap_started
+            && self
+                .chap
+                .as_ref()
+                .is_some_and(ChapInitiator::awaiting_algorithm)
+    }
+
     /// The result after a successful login.
     pub fn outcome(&self) -> Option<&LoginOutcome> {
         self.outcome.as_ref()

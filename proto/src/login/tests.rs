@@ -213,6 +213,30 @@ fn mutual_chap() {
 }
 
 #[test]
+fn chap_algorithm_and_offer_point_are_visible() {
+    let mut i = initiator(
+        chap_auth(&[ChapAlgorithm::Sha256, ChapAlgorithm::Md5], false),
+        Some(TARGET),
+    );
+    let mut t = target(target_chap(false));
+    let mut rng = Counter(1);
+    assert!(!i.chap_awaiting_algorithm());
+    assert_eq!(i.chap_algorithm(), None);
+    // Request 1 (AuthMethod=CHAP) -> response 1 (AuthMethod chosen) -> request 2 (CHAP_A).
+    let req = i.poll_transmit().unwrap();
+    t.handle_pdu(&wire(&req.into()), &mut rng).unwrap();
+    let rsp = t.poll_transmit().unwrap();
+    i.handle_pdu(&wire(&rsp.into()), &mut rng).unwrap();
+    assert!(i.chap_awaiting_algorithm());
+    let run = drive(&mut i, &mut t);
+    assert_eq!((run.i_err, run.t_err), (None, None));
+    assert!(!i.chap_awaiting_algorithm());
+    assert_eq!(i.chap_algorithm(), Some(ChapAlgorithm::Sha256));
+    let no_auth = initiator(InitiatorAuth::None, Some(TARGET));
+    assert_eq!(no_auth.chap_algorithm(), None);
+}
+
+#[test]
 fn wrong_secret_gets_0201() {
     let mut i = initiator(
         InitiatorAuth::Chap {

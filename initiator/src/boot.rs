@@ -1,0 +1,360 @@
+//! The boot: plan, network, login, kernel attach, block device, in that order, each phase
+//! with its own failure message and exit code.
+//!
+//! Kernel modules load on a thread while the network comes up. Logins go to each portal in
+//! turn; a round that reaches no target waits (250 ms, doubling to 2 s) and tries again until
+//! the budget (`pxeroot.timeout`, default 120 s, counted from when the network is up) or the
+//! per-portal attempt limit (`rd.iscsi.login_retry_max`) runs out. An authentication failure
+//! ends the boot at once: retrying a wrong secret only locks accounts. A login that succeeds
+//! is handed to the kernel; if that fails, the half-built kernel session is removed before
+//! anything else happens.
+
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use pxeroot_proto::root_path::{format_lun, Server};
+use pxeroot_proto::Isid;
+
+use crate::config::{self, DhcpInfo, Inputs};
+use crate::kernel::{self, attach, KernelError};
+use crate::net::{self, NetUp};
+use crate::plan::{Auth, Plan};
+use crate::session::{self, AttemptError, LoginSpec};
+use crate::{exit, Gathered};
+
+/// Where the agent leaves its results for the initramfs scripts.
+pub const RUN_DIR: &str = "/run/pxeroot";
+
+/// The ISID of the boot session: open-iscsi's OUI-format prefix 00:02:3D with qualifier 1,
+/// fixed so that a machine that reboots without logging out reinstates its old session on the
+/// target (RFC 7143 §6.3.5) instead of leaving it behind.
+pub const BOOT_ISID: Isid = Isid([0x00, 0x02, 0x3d, 0x00, 0x00, 0x01]);
+
+/// First pause between login rounds; doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// Longest pause between login rounds.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// Longest wait for one TCP connect.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Longest wait for one whole login exchange.
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for the LUN's block device once the session runs.
+const DEVICE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Console output: every line prefixed and stamped with the time since the agent started.
+#[derive(Debug)]
+pub struct Console {
+    start: Instant,
+    /// Lines printed (kept for tests).
+    pub lines: Vec<String>,
+    quiet: bool,
+}
+
+impl Console {
+    /// A console that prints to stderr.
+    pub fn new(start: Instant) -> Self {
+        Console {
+            start,
+            lines: Vec::new(),
+            quiet: false,
+        }
+    }
+
+    /// Prints one line.
+    pub fn say(&mut self, msg: &str) {
+        let t = self.start.elapsed().as_secs_f64();
+        let line = format!("pxeroot-initiator: [{t:7.3}] {msg}");
+        if !self.quiet {
+            let _ = writeln!(std::io::stderr(), "{line}");
+        }
+        self.lines.push(line);
+    }
+}
+
+/// Why the boot failed: the message for the console and the exit code.
+#[derive(Debug)]
+pub struct BootFailure {
+    /// The exit code (see main.rs).
+    pub code: u8,
+    /// What to print.
+    pub message: String,
+}
+
+impl BootFailure {
+    fn new(code: u8, message: impl Into<String>) -> Self {
+        BootFailure {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+fn portal_addrs(plan: &Plan) -> Result<Vec<SocketAddr>, BootFailure> {
+    let mut v = Vec::new();
+    for p in &plan.portals {
+        let ip = match &p.address {
+            Server::Ipv4(a) => IpAddr::V4(*a),
+            Server::Ipv6(a) => IpAddr::V6(*a),
+            Server::Name(n) => {
+                return Err(BootFailure::new(
+                    exit::BAD_CONFIG,
+                    format!(
+                        "target portal {n}: host names are not resolved in the initramfs; \
+                         give the target's IP address"
+                    ),
+                ))
+            }
+        };
+        v.push(SocketAddr::new(ip, p.port));
+    }
+    Ok(v)
+}
+
+/// Runs the whole boot.
+///
+/// # Errors
+/// [`BootFailure`] with the phase's exit code and message.
+pub fn run(g: &Gathered, console: &mut Console) -> Result<attach::Attached, BootFailure> {
+    let inputs = Inputs {
+        cmdline: &g.boot,
+        iscsi_initramfs: g.iscsi_initramfs.as_deref(),
+        initiatorname: g.initiatorname.as_deref(),
+        ibft: g.ibft.as_ref(),
+        dhcp: None,
+    };
+    let plan = config::resolve(&inputs).map_err(|e| {
+        let code = if e.is_not_configured() {
+            exit::NOT_CONFIGURED
+        } else {
+            exit::BAD_CONFIG
+        };
+        BootFailure::new(code, e.to_string())
+    })?;
+    for w in &plan.warnings {
+        console.say(&format!("warning: {w}"));
+    }
+
+    // Modules load while the link comes up and DHCP runs.
+    let modules = std::thread::spawn(|| {
+        let mut lines = Vec::new();
+        let r = kernel::prepare(&mut |l| lines.push(l.to_owned()));
+        (r, lines)
+    });
+
+    let up = net::bring_up(&plan, &mut |l| console.say(l))
+        .map_err(|e| BootFailure::new(e.exit_code(), e.to_string()))?;
+    match net::write_run_files(&up, Path::new("/run")) {
+        Ok(_) => {}
+        Err(e) => console.say(&format!("warning: cannot write /run/net-{}.conf: {e}", up.ifname)),
+    }
+
+    let plan = if plan.pending.is_empty() && up.dhcp.is_none() {
+        plan
+    } else {
+        let empty = DhcpInfo::default();
+        let inputs = Inputs {
+            dhcp: Some(up.dhcp.as_ref().unwrap_or(&empty)),
+            ..inputs
+        };
+        config::resolve(&inputs).map_err(|e| BootFailure::new(exit::BAD_CONFIG, e.to_string()))?
+    };
+    let initiator_name = plan
+        .initiator_name
+        .clone()
+        .unwrap_or_else(|| config::default_initiator_name(&up.mac));
+    let Some(target_name) = plan.target_name.clone() else {
+        return Err(BootFailure::new(
+            exit::BAD_CONFIG,
+            "no target name: neither the command line nor DHCP option 17 named one",
+        ));
+    };
+    let portals = portal_addrs(&plan)?;
+    if portals.is_empty() {
+        return Err(BootFailure::new(
+            exit::BAD_CONFIG,
+            "no target address: neither the command line nor DHCP option 17 named one",
+        ));
+    }
+
+    let handle = match modules.join() {
+        Ok((r, lines)) => {
+            for l in lines {
+                console.say(&l);
+            }
+            r.map_err(|e| BootFailure::new(e.exit_code(), e.to_string()))?
+        }
+        Err(_) => {
+            return Err(BootFailure::new(
+                exit::KERNEL,
+                "the module loader thread failed",
+            ))
+        }
+    };
+
+    let spec = LoginSpec {
+        initiator_name: &initiator_name,
+        target_name: &target_name,
+        auth: &plan.auth,
+        isid: BOOT_ISID,
+        params: session::default_params(),
+        connect_timeout: CONNECT_TIMEOUT,
+        login_timeout: LOGIN_TIMEOUT,
+        bind_device: Some(&up.ifname),
+    };
+    let budget = Duration::from_secs(u64::from(plan.retry.budget_secs));
+    let deadline = Instant::now() + budget;
+    let max_attempts = plan.retry.max_attempts_per_portal;
+    let mut backoff = FIRST_BACKOFF;
+    let mut attempts = 0u32;
+    let mut last_error: Option<AttemptError> = None;
+    loop {
+        attempts += 1;
+        for &portal in &portals {
+            if Instant::now() >= deadline {
+                break;
+            }
+            match session::connect_and_login(portal, &spec, deadline) {
+                Ok(li) => {
+                    let algo = li
+                        .chap
+                        .map(|a| format!(", CHAP {a:?}"))
+                        .unwrap_or_default();
+                    console.say(&format!(
+                        "logged in to {target_name} at {portal} in {:.3} s{algo}",
+                        li.elapsed.as_secs_f64()
+                    ));
+                    return attach_and_finish(li, &plan, &up, &spec, handle, portal, console);
+                }
+                Err(e) => {
+                    console.say(&e.to_string());
+                    if e.is_auth() || !e.retryable() {
+                        return Err(BootFailure::new(e.exit_code(), e.to_string()));
+                    }
+                    last_error = Some(e);
+                }
+            }
+        }
+        let now = Instant::now();
+        let out_of_attempts = max_attempts.is_some_and(|m| attempts >= m);
+        if now >= deadline || out_of_attempts {
+            let why = last_error
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_else(|| "no attempt was made".to_owned());
+            let limit = if out_of_attempts {
+                format!("{attempts} attempts per portal (rd.iscsi.login_retry_max)")
+            } else {
+                format!("{} s (pxeroot.timeout)", budget.as_secs())
+            };
+            let code = last_error.as_ref().map_or(exit::CONNECT, AttemptError::exit_code);
+            return Err(BootFailure::new(
+                code,
+                format!("giving up after {limit}; last error: {why}"),
+            ));
+        }
+        std::thread::sleep(backoff.min(deadline - now));
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+fn attach_and_finish(
+    li: session::LoggedIn,
+    plan: &Plan,
+    up: &NetUp,
+    spec: &LoginSpec<'_>,
+    handle: u64,
+    portal: SocketAddr,
+    console: &mut Console,
+) -> Result<attach::Attached, BootFailure> {
+    let (chap, chap_in) = match &plan.auth {
+        Auth::None => (None, None),
+        Auth::Chap { user, secret } => (Some((user.as_str(), secret)), None),
+        Auth::MutualChap {
+            user,
+            secret,
+            target_user,
+            target_secret,
+        } => (
+            Some((user.as_str(), secret)),
+            Some((target_user.as_str(), target_secret)),
+        ),
+    };
+    let mac = up.mac.to_string().to_lowercase();
+    let aspec = attach::AttachSpec {
+        handle,
+        target_name: spec.target_name,
+        portal: (portal.ip(), portal.port()),
+        initiator_name: spec.initiator_name,
+        isid: spec.isid,
+        iface_name: plan.iface_name.as_deref().unwrap_or("default"),
+        netdev: Some((up.ifname.as_str(), mac)),
+        local_address: up.address.map(|(a, _)| IpAddr::V4(a)),
+        chap,
+        chap_in,
+        outcome: &li.outcome,
+        lun: plan.lun,
+        device_timeout: DEVICE_TIMEOUT,
+    };
+    let session::LoggedIn { stream, .. } = li;
+    let attached = attach::attach(stream, &aspec, &mut |l| console.say(l)).map_err(|e| {
+        let msg = match &e {
+            KernelError::LunMissing { .. } => e.to_string(),
+            _ => format!("handing the session to the kernel failed: {e}"),
+        };
+        BootFailure::new(e.exit_code(), msg)
+    })?;
+    console.say(&format!(
+        "root disk {} is LUN {} of {} at {portal} (SCSI {})",
+        attached.device.display(),
+        format_lun(&plan.lun),
+        spec.target_name,
+        attached.scsi_address
+    ));
+    if let Err(e) = write_results(Path::new(RUN_DIR), &attached, spec, portal, up) {
+        console.say(&format!("warning: cannot write {RUN_DIR}: {e}"));
+    }
+    Ok(attached)
+}
+
+/// `/run/pxeroot/root-device` (the device path) and `/run/pxeroot/session.env` (shell
+/// variables describing the session; no secrets). The folder is root-only.
+fn write_results(
+    dir: &Path,
+    a: &attach::Attached,
+    spec: &LoginSpec<'_>,
+    portal: SocketAddr,
+    up: &NetUp,
+) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    std::fs::write(
+        dir.join("root-device"),
+        format!("{}\n", a.device.display()),
+    )?;
+    let env = format!(
+        "PXEROOT_DEVICE='{}'\nPXEROOT_SID={}\nPXEROOT_HOST={}\nPXEROOT_SCSI='{}'\n\
+         PXEROOT_TARGET='{}'\nPXEROOT_PORTAL_IP='{}'\nPXEROOT_PORTAL_PORT={}\n\
+         PXEROOT_INITIATOR='{}'\nPXEROOT_IFACE='{}'\n",
+        a.device.display(),
+        a.sid,
+        a.host_no,
+        a.scsi_address,
+        shell_safe(spec.target_name),
+        portal.ip(),
+        portal.port(),
+        shell_safe(spec.initiator_name),
+        shell_safe(&up.ifname),
+    );
+    std::fs::write(dir.join("session.env"), env)
+}
+
+/// Drops characters that could break out of a single-quoted shell string.
+fn shell_safe(s: &str) -> String {
+    s.chars().filter(|c| *c != '\'' && *c != '\n').collect()
+}
