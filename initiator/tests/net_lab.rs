@@ -257,7 +257,10 @@ fn dhcp_from_dnsmasq_configures_address_route_mtu_and_run_files() {
     let link = lab.client_ip(&["link", "show", "dev", "cli"]);
     assert!(link.contains("mtu 1400") && link.contains(",UP,"), "{link}");
     let route = lab.client_ip(&["-4", "route", "show", "default"]);
-    assert!(route.contains("default via 10.77.0.1 dev cli"), "{route}");
+    assert!(
+        route.contains("default via 10.77.0.1 dev cli proto dhcp"),
+        "{route}"
+    );
 
     let conf = read(&lab.run_dir().join("net-cli.conf"));
     for line in [

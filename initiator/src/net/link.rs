@@ -12,16 +12,20 @@
 //!
 //! Addresses and routes are created with `NLM_F_CREATE | NLM_F_REPLACE`, so running twice (a
 //! retry, or an address the firmware already set) does not fail with EEXIST; nothing else on
-//! the interface is flushed. Routes are marked `proto boot`, like the kernel's own ipconfig.
+//! the interface is flushed. A route learnt from DHCP is marked `proto dhcp`, so that the
+//! booted system's network manager can tell it apart (systemd-networkd's
+//! `KeepConfiguration=dhcp`); one from `ip=` is `proto boot`, like the kernel's own ipconfig.
+//! The socket has a 5 s receive timeout, so a kernel that never answers cannot hang the boot.
 
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::sys::socket::{
-    bind, recv, sendto, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol,
-    SockType,
+    bind, recv, sendto, setsockopt, socket, sockopt, AddressFamily, MsgFlags, NetlinkAddr,
+    SockFlag, SockProtocol, SockType,
 };
+use nix::sys::time::TimeVal;
 
 // linux/netlink.h
 const NLMSG_ERROR: u16 = 2;
@@ -36,6 +40,7 @@ const RTM_NEWADDR: u16 = 20;
 const RTM_NEWROUTE: u16 = 24;
 const RT_TABLE_MAIN: u8 = 254;
 const RTPROT_BOOT: u8 = 3;
+const RTPROT_DHCP: u8 = 16;
 const RT_SCOPE_UNIVERSE: u8 = 0;
 const RTN_UNICAST: u8 = 1;
 const RTA_OIF: u16 = 4;
@@ -75,12 +80,14 @@ pub enum Request {
         /// Its prefix length.
         prefix_len: u8,
     },
-    /// `ip route replace default via G dev X proto boot`.
+    /// `ip route replace default via G dev X proto boot|dhcp`.
     DefaultRoute {
         /// Interface index.
         ifindex: u32,
         /// The gateway.
         gateway: Ipv4Addr,
+        /// Learnt from DHCP (`proto dhcp`) rather than configured (`proto boot`).
+        dhcp: bool,
     },
 }
 
@@ -151,7 +158,12 @@ impl Request {
                     NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
                 )
             }
-            Request::DefaultRoute { ifindex, gateway } => {
+            Request::DefaultRoute {
+                ifindex,
+                gateway,
+                dhcp,
+            } => {
+                let protocol = if dhcp { RTPROT_DHCP } else { RTPROT_BOOT };
                 // struct rtmsg
                 body.extend_from_slice(&[
                     AF_INET,           // rtm_family
@@ -159,7 +171,7 @@ impl Request {
                     0,                 // rtm_src_len
                     0,                 // rtm_tos
                     RT_TABLE_MAIN,     // rtm_table
-                    RTPROT_BOOT,       // rtm_protocol
+                    protocol,          // rtm_protocol
                     RT_SCOPE_UNIVERSE, // rtm_scope
                     RTN_UNICAST,       // rtm_type
                 ]);
@@ -253,6 +265,8 @@ impl Rtnl {
         )
         .map_err(fail("open a NETLINK_ROUTE socket"))?;
         bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0)).map_err(fail("bind the netlink socket"))?;
+        setsockopt(&fd, sockopt::ReceiveTimeout, &TimeVal::new(5, 0))
+            .map_err(fail("set SO_RCVTIMEO on the netlink socket"))?;
         Ok(Rtnl { fd, seq: 0 })
     }
 
@@ -280,6 +294,12 @@ impl Rtnl {
             let n = match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
                 Ok(n) => n,
                 Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => {
+                    return Err(RtnlError {
+                        op: req.describe(),
+                        detail: "no answer from the kernel within 5 s".into(),
+                    })
+                }
                 Err(e) => return Err(fail(e)),
             };
             if let Some(result) = find_ack(buf.get(..n).unwrap_or_default(), seq) {
@@ -321,12 +341,21 @@ impl Rtnl {
         })
     }
 
-    /// Adds the default route via `gateway` out of `ifindex`.
+    /// Adds the default route via `gateway` out of `ifindex`; `dhcp` marks it `proto dhcp`.
     ///
     /// # Errors
     /// [`RtnlError`] with the kernel's answer (ENETUNREACH if the gateway is off-link).
-    pub fn add_default_route(&mut self, ifindex: u32, gateway: Ipv4Addr) -> Result<(), RtnlError> {
-        self.request(&Request::DefaultRoute { ifindex, gateway })
+    pub fn add_default_route(
+        &mut self,
+        ifindex: u32,
+        gateway: Ipv4Addr,
+        dhcp: bool,
+    ) -> Result<(), RtnlError> {
+        self.request(&Request::DefaultRoute {
+            ifindex,
+            gateway,
+            dhcp,
+        })
     }
 }
 
@@ -408,15 +437,23 @@ mod tests {
     #[test]
     fn default_route_golden() {
         let mut want = hdr(44, 24, 0x505, 9); // RTM_NEWROUTE
-        want.extend([2, 0, 0, 0, 254, 3, 0, 1]); // AF_INET, default, main, boot, universe, unicast
+        want.extend([2, 0, 0, 0, 254, 16, 0, 1]); // AF_INET, default, main, dhcp, universe, unicast
         want.extend(ne32(0)); // rtm_flags
         want.extend(rta(5, &[10, 0, 0, 1])); // RTA_GATEWAY
         want.extend(rta(4, &ne32(3))); // RTA_OIF
         let req = Request::DefaultRoute {
             ifindex: 3,
             gateway: Ipv4Addr::new(10, 0, 0, 1),
+            dhcp: true,
         };
         assert_eq!(req.encode(9), want);
+        let boot = Request::DefaultRoute {
+            ifindex: 3,
+            gateway: Ipv4Addr::new(10, 0, 0, 1),
+            dhcp: false,
+        };
+        want[NLMSG_HDRLEN + 5] = 3; // proto boot
+        assert_eq!(boot.encode(9), want);
         assert_eq!(req.describe(), "add default route via 10.0.0.1");
     }
 

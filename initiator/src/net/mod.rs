@@ -210,7 +210,7 @@ pub fn bring_up_in(plan: &Plan, sys: &Path, log: &mut dyn FnMut(&str)) -> Result
             rtnl.add_address(nic.ifindex, address, prefix_len)
                 .map_err(nl)?;
             if let Some(gw) = gateway {
-                rtnl.add_default_route(nic.ifindex, gw).map_err(nl)?;
+                rtnl.add_default_route(nic.ifindex, gw, false).map_err(nl)?;
             }
             log(&format!(
                 "{ifname}: static {address}/{prefix_len}{}",
@@ -239,7 +239,7 @@ pub fn bring_up_in(plan: &Plan, sys: &Path, log: &mut dyn FnMut(&str)) -> Result
                 .map_err(nl)?;
             let gateway = lease.routers.first().copied();
             if let Some(gw) = gateway {
-                rtnl.add_default_route(nic.ifindex, gw).map_err(nl)?;
+                rtnl.add_default_route(nic.ifindex, gw, true).map_err(nl)?;
             }
             log(&format!(
                 "{ifname}: DHCP {}/{} from {} in {} s{}{}",
