@@ -340,8 +340,8 @@ pub fn agent_cmdline(opts: &AgentOptions) -> String {
 fn dhcp_options(opts: &AgentOptions) -> Vec<String> {
     match opts.params {
         Params::NetrootDhcp => vec![
-            format!("--dhcp-option=17,\"{}\"", root_path(opts)),
-            format!("--dhcp-option-force=203,\"{INITIATOR_IQN}\""),
+            format!("--dhcp-option=17,{}", root_path(opts)),
+            format!("--dhcp-option-force=203,{INITIATOR_IQN}"),
         ],
         _ => Vec::new(),
     }
@@ -469,8 +469,8 @@ mod tests {
         assert_eq!(
             dhcp_options(&dhcp),
             [
-                "--dhcp-option=17,\"iscsi:10.0.0.2::3260:1:iqn.2013-02.org.example.target:client\"",
-                "--dhcp-option-force=203,\"iqn.2013-02.org.example.client:default\""
+                "--dhcp-option=17,iscsi:10.0.0.2::3260:1:iqn.2013-02.org.example.target:client",
+                "--dhcp-option-force=203,iqn.2013-02.org.example.client:default"
             ]
         );
     }
