@@ -138,6 +138,9 @@ pub fn run(g: &Gathered, console: &mut Console) -> Result<attach::Attached, Boot
         console.say(&format!("warning: {w}"));
     }
 
+    if matches!(plan.auth, Auth::MutualChap { .. }) {
+        session::warm_up_random();
+    }
     // Modules load while the link comes up and DHCP runs.
     let modules = std::thread::spawn(|| {
         let mut lines = Vec::new();

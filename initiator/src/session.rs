@@ -415,13 +415,22 @@ impl AttemptError {
     }
 }
 
-/// Random bytes for CHAP challenges from the operating system. A failure is remembered and
-/// ends the login instead of producing weak challenges.
+/// Waits for the kernel's random generator on a thread of its own (see [`OsRandom`]).
+pub fn warm_up_random() {
+    std::thread::spawn(|| {
+        let mut b = [0u8; 16];
+        let _ = rand::RngCore::try_fill_bytes(&mut rand::rngs::OsRng, &mut b);
+    });
+}
+
+/// Random bytes for CHAP challenges from the operating system (getrandom). A failure is
+/// remembered and ends the login instead of producing weak challenges.
 ///
-/// `/dev/urandom` first: in an initramfs, getrandom(2) blocks until the kernel's generator is
-/// seeded, which took 1.1 s of a mutual-CHAP boot in the lab (the challenge is made right
-/// after DHCP). urandom never blocks; kernels since 5.18 seed it early from jitter and
-/// RDRAND, and a CHAP challenge needs unpredictability, not long-term key strength.
+/// getrandom(2) waits until the kernel's generator is seeded. Early in a boot without RDRAND
+/// (QEMU TCG in the lab) that is about a second after the kernel starts, and a mutual-CHAP
+/// login pays it; the boot starts [`warm_up_random`] first thing so that the wait overlaps
+/// the network phase. A predictable challenge would let a recorded target response be
+/// replayed, so the agent does not fall back to an unseeded generator.
 #[derive(Debug, Default)]
 pub(crate) struct OsRandom {
     failed: bool,
