@@ -138,15 +138,12 @@ pub fn run(g: &Gathered, console: &mut Console) -> Result<attach::Attached, Boot
         console.say(&format!("warning: {w}"));
     }
 
+    // Modules load from here on, while the link comes up, DHCP runs and the login runs: they
+    // are the longest step on a slow CPU, and only the attach needs them.
+    let mut modules = ModuleLoad::start();
     if matches!(plan.auth, Auth::MutualChap { .. }) {
         session::warm_up_random();
     }
-    // Modules load while the link comes up and DHCP runs.
-    let modules = std::thread::spawn(|| {
-        let mut lines = Vec::new();
-        let r = kernel::prepare(&mut |l| lines.push(l.to_owned()));
-        (r, lines)
-    });
 
     let up = net::bring_up(&plan, &mut |l| console.say(l))
         .map_err(|e| BootFailure::new(e.exit_code(), e.to_string()))?;
@@ -186,21 +183,6 @@ pub fn run(g: &Gathered, console: &mut Console) -> Result<attach::Attached, Boot
         ));
     }
 
-    let handle = match modules.join() {
-        Ok((r, lines)) => {
-            for l in lines {
-                console.say(&l);
-            }
-            r.map_err(|e| BootFailure::new(e.exit_code(), e.to_string()))?
-        }
-        Err(_) => {
-            return Err(BootFailure::new(
-                exit::KERNEL,
-                "the module loader thread failed",
-            ))
-        }
-    };
-
     let spec = LoginSpec {
         initiator_name: &initiator_name,
         target_name: &target_name,
@@ -233,6 +215,7 @@ pub fn run(g: &Gathered, console: &mut Console) -> Result<attach::Attached, Boot
                         "logged in to {target_name} at {portal} in {:.3} s{algo}",
                         li.elapsed.as_secs_f64()
                     ));
+                    let handle = modules.wait(console)?;
                     return attach_and_finish(li, &plan, &up, &spec, handle, portal, console);
                 }
                 Err(e) => {
@@ -262,6 +245,8 @@ pub fn run(g: &Gathered, console: &mut Console) -> Result<attach::Attached, Boot
                 }
             }
         }
+        // A module that cannot load ends the boot now, not after the login budget.
+        modules.check(console)?;
         let now = Instant::now();
         let out_of_attempts = max_attempts.is_some_and(|m| attempts >= m);
         if now >= deadline || out_of_attempts {
@@ -287,6 +272,77 @@ pub fn run(g: &Gathered, console: &mut Console) -> Result<attach::Attached, Boot
     }
 }
 
+/// The kernel modules, loading on a thread of their own while the network comes up and the
+/// login runs (the login is userspace TCP; only the attach needs iscsi_tcp).
+pub struct ModuleLoad {
+    thread: Option<std::thread::JoinHandle<ModuleResult>>,
+    done: Option<Result<u64, BootFailure>>,
+}
+
+type ModuleResult = (Result<u64, KernelError>, Vec<String>, Duration);
+
+impl ModuleLoad {
+    /// Starts loading; the boot starts this before anything else.
+    pub fn start() -> Self {
+        let thread = std::thread::spawn(|| {
+            let t0 = Instant::now();
+            let mut loaded = Vec::new();
+            let r = kernel::prepare(&mut |l| loaded.push(l.to_owned()));
+            (r, loaded, t0.elapsed())
+        });
+        ModuleLoad {
+            thread: Some(thread),
+            done: None,
+        }
+    }
+
+    fn join(&mut self, console: &mut Console) {
+        let Some(t) = self.thread.take() else {
+            return;
+        };
+        self.done = Some(match t.join() {
+            Ok((r, loaded, took)) => {
+                if !loaded.is_empty() {
+                    console.say(&format!(
+                        "kernel modules ready in {:.3} s: {}",
+                        took.as_secs_f64(),
+                        loaded.join(", ")
+                    ));
+                }
+                r.map_err(|e| BootFailure::new(e.exit_code(), e.to_string()))
+            }
+            Err(_) => Err(BootFailure::new(
+                exit::KERNEL,
+                "the module loader thread failed",
+            )),
+        });
+    }
+
+    /// Fails if loading already finished with an error; never waits.
+    fn check(&mut self, console: &mut Console) -> Result<(), BootFailure> {
+        if self.thread.as_ref().is_some_and(|t| t.is_finished()) {
+            self.join(console);
+        }
+        match &self.done {
+            Some(Err(e)) => Err(BootFailure::new(e.code, e.message.clone())),
+            _ => Ok(()),
+        }
+    }
+
+    /// Waits for the modules; returns the tcp transport's handle.
+    fn wait(&mut self, console: &mut Console) -> Result<u64, BootFailure> {
+        self.join(console);
+        match &self.done {
+            Some(Ok(h)) => Ok(*h),
+            Some(Err(e)) => Err(BootFailure::new(e.code, e.message.clone())),
+            None => Err(BootFailure::new(
+                exit::KERNEL,
+                "the module loader thread failed",
+            )),
+        }
+    }
+}
+
 fn attach_and_finish(
     li: session::LoggedIn,
     plan: &Plan,
@@ -309,7 +365,6 @@ fn attach_and_finish(
             Some((target_user.as_str(), target_secret)),
         ),
     };
-    let mac = up.mac.to_string().to_lowercase();
     let aspec = attach::AttachSpec {
         handle,
         target_name: spec.target_name,
@@ -317,8 +372,6 @@ fn attach_and_finish(
         initiator_name: spec.initiator_name,
         isid: spec.isid,
         iface_name: plan.iface_name.as_deref().unwrap_or("default"),
-        netdev: Some((up.ifname.as_str(), mac)),
-        local_address: up.address.map(|(a, _)| IpAddr::V4(a)),
         chap,
         chap_in,
         outcome: &li.outcome,
@@ -340,6 +393,16 @@ fn attach_and_finish(
         spec.target_name,
         attached.scsi_address
     ));
+    if plan.debug {
+        if let Ok(ru) = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF) {
+            let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+            console.say(&format!(
+                "cpu used: {:.3} s user, {:.3} s system (module loading included)",
+                secs(ru.user_time()),
+                secs(ru.system_time())
+            ));
+        }
+    }
     if let Err(e) = write_results(Path::new(RUN_DIR), &attached, spec, portal, up) {
         console.say(&format!("warning: cannot write {RUN_DIR}: {e}"));
     }

@@ -11,7 +11,7 @@ use pxeroot_proto::login::LoginOutcome;
 use pxeroot_proto::{Isid, Lun};
 
 use super::netlink::IscsiNetlink;
-use super::uevent::{HostParam, Op, Param, Request, STOP_CONN_TERM};
+use super::uevent::{Op, Param, Request, STOP_CONN_TERM};
 use super::KernelError;
 
 /// Commands the kernel may queue for the session (open-iscsi's defaults).
@@ -34,10 +34,6 @@ pub struct AttachSpec<'a> {
     pub isid: Isid,
     /// open-iscsi's iface name to record (`default` unless configured).
     pub iface_name: &'a str,
-    /// The boot NIC's name and MAC, recorded as host parameters.
-    pub netdev: Option<(&'a str, String)>,
-    /// Our address on the boot network, recorded as a host parameter.
-    pub local_address: Option<IpAddr>,
     /// CHAP credentials, recorded so that iscsid can log in again after a connection loss
     /// (the kernel shows them to root only).
     pub chap: Option<(&'a str, &'a Secret)>,
@@ -257,34 +253,6 @@ pub fn attach(
             Err(e) => return Err(e),
         }
     }
-    if let Some((name, mac)) = &spec.netdev {
-        let _ = guard.nl.call(&Request::set_host_param(
-            h,
-            host_no,
-            HostParam::NetdevName,
-            name,
-        ));
-        let _ = guard.nl.call(&Request::set_host_param(
-            h,
-            host_no,
-            HostParam::HwAddress,
-            mac,
-        ));
-    }
-    if let Some(addr) = spec.local_address {
-        let _ = guard.nl.call(&Request::set_host_param(
-            h,
-            host_no,
-            HostParam::IpAddress,
-            &addr.to_string(),
-        ));
-    }
-    let _ = guard.nl.call(&Request::set_host_param(
-        h,
-        host_no,
-        HostParam::InitiatorName,
-        spec.initiator_name,
-    ));
     guard.nl.call(&Request::conn(Op::StartConn, h, sid, cid))?;
     log(&format!("session {sid} running on SCSI host {host_no}"));
     let lun = linux_lun(&spec.lun);
@@ -383,7 +351,7 @@ fn wait_for_block(
             }
             None => {}
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 

@@ -115,14 +115,22 @@ impl KernelError {
     }
 }
 
-/// Whether the kernel's crypto API offers crc32c (built in or loaded).
+/// Whether the kernel's crypto API offers crc32c (built in or loaded): modules.builtin first,
+/// as generating /proc/crypto costs the kernel more than reading a small file.
 fn have_crc32c() -> bool {
-    std::fs::read_to_string("/proc/crypto").is_ok_and(|t| {
-        t.lines().any(|l| {
-            l.split_once(':')
-                .is_some_and(|(k, v)| k.trim() == "name" && v.trim() == "crc32c")
+    let builtin = modules::modules_dir()
+        .and_then(|d| {
+            std::fs::read_to_string(d.join("modules.builtin"))
+                .map_err(|e| KernelError::sysfs(&d, e))
         })
-    })
+        .is_ok_and(|t| t.lines().any(|l| l.contains("/crc32c")));
+    builtin
+        || std::fs::read_to_string("/proc/crypto").is_ok_and(|t| {
+            t.lines().any(|l| {
+                l.split_once(':')
+                    .is_some_and(|(k, v)| k.trim() == "name" && v.trim() == "crc32c")
+            })
+        })
 }
 
 /// Loads iscsi_tcp (with its dependencies), sd_mod and crc32c when missing, and returns the tcp

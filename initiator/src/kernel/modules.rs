@@ -100,7 +100,7 @@ pub fn ensure(names: &[&str], log: &mut dyn FnMut(&str)) -> Result<(), KernelErr
         }
         let Some(order) = table.load_order(name) else {
             if modprobe(name).is_ok() {
-                log(&format!("loaded {name} with modprobe"));
+                log(&format!("{name} (modprobe)"));
                 continue;
             }
             return Err(KernelError::Module {
@@ -120,7 +120,7 @@ pub fn ensure(names: &[&str], log: &mut dyn FnMut(&str)) -> Result<(), KernelErr
                 name: module.clone(),
                 cause,
             })?;
-            log(&format!("loaded {module}"));
+            log(&module);
         }
     }
     Ok(())

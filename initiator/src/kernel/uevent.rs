@@ -36,8 +36,6 @@ pub enum Op {
     StartConn = 17,
     /// ISCSI_UEVENT_STOP_CONN.
     StopConn = 18,
-    /// ISCSI_UEVENT_SET_HOST_PARAM.
-    SetHostParam = 26,
     /// ISCSI_UEVENT_UNBIND_SESSION.
     UnbindSession = 27,
 }
@@ -54,7 +52,6 @@ impl Op {
             Op::SetParam => "SET_PARAM",
             Op::StartConn => "START_CONN",
             Op::StopConn => "STOP_CONN",
-            Op::SetHostParam => "SET_HOST_PARAM",
             Op::UnbindSession => "UNBIND_SESSION",
         }
     }
@@ -115,17 +112,6 @@ impl Param {
     pub const fn is_secret(self) -> bool {
         matches!(self, Param::Password | Param::PasswordIn)
     }
-}
-
-/// Host parameters (`enum iscsi_host_param`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u32)]
-#[allow(missing_docs)]
-pub enum HostParam {
-    HwAddress = 0,
-    InitiatorName = 1,
-    NetdevName = 2,
-    IpAddress = 3,
 }
 
 /// A request: the event type, the transport handle, the request union and a payload.
@@ -239,18 +225,6 @@ impl Request {
             .u32_at(12, len);
         r.payload = payload;
         r.secret = param.is_secret();
-        r
-    }
-
-    /// SET_HOST_PARAM `{host_no, param, len}` + the value as a NUL-terminated string.
-    pub fn set_host_param(handle: u64, host_no: u32, param: HostParam, value: &str) -> Self {
-        let payload = nul_terminated(value.as_bytes());
-        let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
-        let mut r = Request::new(Op::SetHostParam, handle)
-            .u32_at(0, host_no)
-            .u32_at(4, param as u32)
-            .u32_at(8, len);
-        r.payload = payload;
         r
     }
 
@@ -424,7 +398,6 @@ fn has_retcode(msg_type: u16) -> bool {
         Op::SetParam,
         Op::StartConn,
         Op::StopConn,
-        Op::SetHostParam,
         Op::UnbindSession,
     ];
     ops.iter()

@@ -44,7 +44,7 @@ pub use runfile::write_run_files;
 /// Where interfaces are listed.
 pub const SYS_CLASS_NET: &str = "/sys/class/net";
 /// How often interface presence and carrier are polled.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(15);
+pub const POLL_INTERVAL: Duration = Duration::from_millis(5);
 
 /// What the network phase configured.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
