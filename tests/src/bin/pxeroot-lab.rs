@@ -116,7 +116,13 @@ fn agent(args: &[String]) -> Result<()> {
     println!("{}", report.timeline);
     println!("agent exit {:?}", report.agent_exit);
     println!("{}", report.agent_console());
-    report.booted().map_err(|e| anyhow::anyhow!("{e}"))
+    match report.booted() {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            eprintln!("pxeroot-lab: the agent boot failed: {e}");
+            std::process::exit(1);
+        }
+    }
 }
 
 fn hold() -> Result<()> {

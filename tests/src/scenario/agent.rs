@@ -346,12 +346,13 @@ pub fn agent_cmdline(opts: &AgentOptions) -> String {
 }
 
 /// dnsmasq arguments for `opts`: the root path (option 17) and the initiator name (option
-/// 203, sent even when not asked for) for `netroot=dhcp`.
+/// 203, sent even when not asked for) for `netroot=dhcp`. Unquoted: dnsmasq keeps quotes of a
+/// command-line value as part of the option (neither value has a comma or looks like hex).
 fn dhcp_options(opts: &AgentOptions) -> Vec<String> {
     match opts.params {
         Params::NetrootDhcp => vec![
-            format!("--dhcp-option=17,\"{}\"", root_path(opts)),
-            format!("--dhcp-option-force=203,\"{INITIATOR_IQN}\""),
+            format!("--dhcp-option=17,{}", root_path(opts)),
+            format!("--dhcp-option-force=203,{INITIATOR_IQN}"),
         ],
         _ => Vec::new(),
     }
@@ -488,8 +489,8 @@ mod tests {
         assert_eq!(
             dhcp_options(&dhcp),
             [
-                "--dhcp-option=17,\"iscsi:10.0.0.2::3260:1:iqn.2013-02.org.example.target:client\"",
-                "--dhcp-option-force=203,\"iqn.2013-02.org.example.client:default\""
+                "--dhcp-option=17,iscsi:10.0.0.2::3260:1:iqn.2013-02.org.example.target:client",
+                "--dhcp-option-force=203,iqn.2013-02.org.example.client:default"
             ]
         );
     }
