@@ -111,7 +111,8 @@ pub struct Report {
     pub steps: &'static [&'static str],
     /// pxeroot-initiator's exit code, when the chain ran it.
     pub agent_exit: Option<i32>,
-    /// The `pxeroot-initiator: ...` lines the agent printed on the console.
+    /// Every `pxeroot-initiator: ...` line the agent printed on the console (its progress
+    /// and its errors).
     pub agent_errors: Vec<String>,
     /// The guest's IPv4 address on eth0 after the agent ran (`ip addr` line), when it got one.
     pub guest_address: Option<String>,

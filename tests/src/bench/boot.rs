@@ -93,6 +93,8 @@ pub struct BootReport {
     pub reference_files: Vec<Sized>,
     /// The first timeline of each path.
     pub timelines: Vec<String>,
+    /// What the agent printed in its first successful boot (its own per-phase times).
+    pub agent_messages: Vec<String>,
     /// The agent's boot parameters (secrets shown: lab-only credentials).
     pub agent_cmdline: String,
     /// /proc/loadavg at the start and at the end.
@@ -183,6 +185,13 @@ impl BootReport {
         let _ = writeln!(s, "\nAgent parameters: `{}`", self.agent_cmdline);
         for t in &self.timelines {
             let _ = writeln!(s, "\n```\n{}```", t);
+        }
+        if !self.agent_messages.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nThe agent's own messages in its first boot:\n\n```\n{}\n```",
+                self.agent_messages.join("\n")
+            );
         }
         let _ = writeln!(
             s,
@@ -308,6 +317,7 @@ pub fn boot(options: &BootOptions) -> Result<BootReport> {
                         out.agent.push(t);
                         if out.agent.len() == 1 {
                             out.timelines.push(report.timeline.to_string());
+                            out.agent_messages = report.agent_errors.clone();
                         }
                     }
                     (result, _) => {
