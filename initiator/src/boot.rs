@@ -147,7 +147,10 @@ pub fn run(g: &Gathered, console: &mut Console) -> Result<attach::Attached, Boot
         .map_err(|e| BootFailure::new(e.exit_code(), e.to_string()))?;
     match net::write_run_files(&up, Path::new("/run")) {
         Ok(_) => {}
-        Err(e) => console.say(&format!("warning: cannot write /run/net-{}.conf: {e}", up.ifname)),
+        Err(e) => console.say(&format!(
+            "warning: cannot write /run/net-{}.conf: {e}",
+            up.ifname
+        )),
     }
 
     let plan = if plan.pending.is_empty() && up.dhcp.is_none() {
@@ -217,10 +220,7 @@ pub fn run(g: &Gathered, console: &mut Console) -> Result<attach::Attached, Boot
             }
             match session::connect_and_login(portal, &spec, deadline) {
                 Ok(li) => {
-                    let algo = li
-                        .chap
-                        .map(|a| format!(", CHAP {a:?}"))
-                        .unwrap_or_default();
+                    let algo = li.chap.map(|a| format!(", CHAP {a:?}")).unwrap_or_default();
                     console.say(&format!(
                         "logged in to {target_name} at {portal} in {:.3} s{algo}",
                         li.elapsed.as_secs_f64()
@@ -248,7 +248,9 @@ pub fn run(g: &Gathered, console: &mut Console) -> Result<attach::Attached, Boot
             } else {
                 format!("{} s (pxeroot.timeout)", budget.as_secs())
             };
-            let code = last_error.as_ref().map_or(exit::CONNECT, AttemptError::exit_code);
+            let code = last_error
+                .as_ref()
+                .map_or(exit::CONNECT, AttemptError::exit_code);
             return Err(BootFailure::new(
                 code,
                 format!("giving up after {limit}; last error: {why}"),
@@ -333,10 +335,7 @@ fn write_results(
         .mode(0o700)
         .create(dir)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    std::fs::write(
-        dir.join("root-device"),
-        format!("{}\n", a.device.display()),
-    )?;
+    std::fs::write(dir.join("root-device"), format!("{}\n", a.device.display()))?;
     let env = format!(
         "PXEROOT_DEVICE='{}'\nPXEROOT_SID={}\nPXEROOT_HOST={}\nPXEROOT_SCSI='{}'\n\
          PXEROOT_TARGET='{}'\nPXEROOT_PORTAL_IP='{}'\nPXEROOT_PORTAL_PORT={}\n\

@@ -60,7 +60,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use argh::FromArgs;
 
 /// Exit codes (see the module docs).
 #[allow(dead_code)] // Some codes are produced only through the phases' own errors.
@@ -91,44 +91,87 @@ mod exit {
     pub const USAGE: u8 = 64;
 }
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "pxeroot-initiator",
-    version,
-    about = "pxeroot's initramfs iSCSI boot agent"
-)]
+/// pxeroot's initramfs iSCSI boot agent. With no command it boots (see `boot`).
+#[derive(Debug, FromArgs)]
 struct Cli {
-    #[command(subcommand)]
+    /// print the version and exit
+    #[argh(switch)]
+    version: bool,
+    #[argh(subcommand)]
     command: Option<Command>,
 }
 
-#[derive(Debug, Subcommand)]
+/// A command-line usage problem, or a request for help (`--help`), with its text.
+#[derive(Debug)]
+struct UsageError {
+    text: String,
+    help: bool,
+}
+
+impl UsageError {
+    /// Whether this is an error (printed on stderr) rather than help (stdout).
+    fn use_stderr(&self) -> bool {
+        !self.help
+    }
+
+    fn print(&self) {
+        if self.help {
+            println!("{}", self.text);
+        } else {
+            eprintln!("{}", self.text);
+        }
+    }
+}
+
+impl Cli {
+    /// Parses `argv` (program name first), then checks what argh cannot express.
+    fn try_parse_from<'a>(argv: impl IntoIterator<Item = &'a str>) -> Result<Cli, UsageError> {
+        let argv: Vec<&str> = argv.into_iter().collect();
+        // The program name is fixed so that help reads the same from any path.
+        let rest = argv.get(1..).unwrap_or(&[]);
+        let cli = Cli::from_args(&["pxeroot-initiator"], rest).map_err(|e| UsageError {
+            text: e.output,
+            help: e.status.is_ok(),
+        })?;
+        if let Some(Command::Probe(a)) = &cli.command {
+            a.validate()
+                .map_err(|text| UsageError { text, help: false })?;
+        }
+        Ok(cli)
+    }
+}
+
+#[derive(Debug, FromArgs)]
+#[argh(subcommand)]
 enum Command {
-    /// Boot: bring up the network, log in, attach the root LUN (the default with no command).
-    Boot {
-        /// Use this kernel command line instead of /proc/cmdline.
-        #[arg(long)]
-        cmdline: Option<String>,
-        /// Do not read /etc/iscsi.initramfs, /etc/initiatorname.iscsi or the iBFT.
-        #[arg(long)]
-        no_files: bool,
-    },
-    /// Print the resolved boot plan as JSON (secrets redacted); changes nothing.
-    Plan {
-        /// Use this kernel command line instead of /proc/cmdline.
-        #[arg(long)]
-        cmdline: Option<String>,
-        /// Do not read /etc/iscsi.initramfs, /etc/initiatorname.iscsi or the iBFT.
-        #[arg(long)]
-        no_files: bool,
-    },
-    /// Log in from userspace, look at one LUN (REPORT LUNS, INQUIRY, READ CAPACITY, TEST UNIT
-    /// READY), log out and print what was found; never touches the kernel. Secrets come from
-    /// files or $PXEROOT_CHAP_SECRET / $PXEROOT_CHAP_MUTUAL_SECRET, never from arguments.
+    Boot(BootArgs),
+    Plan(PlanArgs),
     Probe(probe::ProbeArgs),
-    /// Debug: run only the network phase and print the result as JSON.
-    #[command(hide = true)]
     NetUp(net::cli::NetUpArgs),
+}
+
+/// Boot: bring up the network, log in, attach the root LUN (the default with no command).
+#[derive(Debug, FromArgs)]
+#[argh(subcommand, name = "boot")]
+struct BootArgs {
+    /// use this kernel command line instead of /proc/cmdline
+    #[argh(option)]
+    cmdline: Option<String>,
+    /// do not read /etc/iscsi.initramfs, /etc/initiatorname.iscsi or the iBFT
+    #[argh(switch)]
+    no_files: bool,
+}
+
+/// Print the resolved boot plan as JSON (secrets redacted); changes nothing.
+#[derive(Debug, FromArgs)]
+#[argh(subcommand, name = "plan")]
+struct PlanArgs {
+    /// use this kernel command line instead of /proc/cmdline
+    #[argh(option)]
+    cmdline: Option<String>,
+    /// do not read /etc/iscsi.initramfs, /etc/initiatorname.iscsi or the iBFT
+    #[argh(switch)]
+    no_files: bool,
 }
 
 fn read_optional(path: &str) -> Result<Option<String>, String> {
@@ -283,7 +326,8 @@ fn boot(cmdline_arg: Option<String>, no_files: bool) -> u8 {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<String> = std::env::args().collect();
+    let cli = match Cli::try_parse_from(args.iter().map(String::as_str)) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() {
@@ -291,12 +335,16 @@ fn main() -> ExitCode {
             } else {
                 exit::OK
             };
-            let _ = e.print();
+            e.print();
             return ExitCode::from(code);
         }
     };
+    if cli.version {
+        println!("pxeroot-initiator {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
     match cli.command {
-        Some(Command::Plan { cmdline, no_files }) => {
+        Some(Command::Plan(PlanArgs { cmdline, no_files })) => {
             let out = plan(cmdline, no_files);
             print(&out);
             ExitCode::from(out.code)
@@ -308,7 +356,9 @@ fn main() -> ExitCode {
             ExitCode::from(out.code)
         }
         Some(Command::NetUp(args)) => ExitCode::from(net::cli::run(args)),
-        Some(Command::Boot { cmdline, no_files }) => ExitCode::from(boot(cmdline, no_files)),
+        Some(Command::Boot(BootArgs { cmdline, no_files })) => {
+            ExitCode::from(boot(cmdline, no_files))
+        }
         None => ExitCode::from(boot(None, false)),
     }
 }
@@ -372,7 +422,7 @@ mod tests {
         let cli = Cli::try_parse_from(["pxeroot-initiator", "plan", "--cmdline", "a b"]).unwrap();
         assert!(matches!(
             cli.command,
-            Some(Command::Plan { cmdline: Some(ref c), no_files: false }) if c == "a b"
+            Some(Command::Plan(PlanArgs { cmdline: Some(ref c), no_files: false })) if c == "a b"
         ));
         let e = Cli::try_parse_from(["pxeroot-initiator", "plan", "--bogus"]).unwrap_err();
         assert!(e.use_stderr());

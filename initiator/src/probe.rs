@@ -42,39 +42,67 @@ pub const ENV_MUTUAL_SECRET: &str = "PXEROOT_CHAP_MUTUAL_SECRET";
 /// open-iscsi's initiator name file on an installed system.
 const OPEN_ISCSI_INITIATORNAME: &str = "/etc/iscsi/initiatorname.iscsi";
 
-/// `probe` arguments.
-#[derive(Debug, clap::Args)]
+/// Log in from userspace, look at one LUN (REPORT LUNS, INQUIRY, READ CAPACITY, TEST UNIT
+/// READY), log out and print what was found; never touches the kernel. Secrets come from
+/// files or $PXEROOT_CHAP_SECRET / $PXEROOT_CHAP_MUTUAL_SECRET, never from arguments.
+#[derive(Debug, argh::FromArgs)]
+#[argh(subcommand, name = "probe")]
 pub struct ProbeArgs {
-    /// Target portal: IP, IP:PORT or [IPv6]:PORT (port 3260 if absent).
-    #[arg(long)]
+    /// target portal: IP, IP:PORT or [IPv6]:PORT (port 3260 if absent)
+    #[argh(option)]
     pub portal: String,
-    /// Target name (IQN).
-    #[arg(long)]
+    /// target name (IQN)
+    #[argh(option)]
     pub target: String,
-    /// LUN to look at.
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..16384))]
+    /// LUN to look at (0-16383, default 0)
+    #[argh(option, default = "0")]
     pub lun: u16,
-    /// Initiator name; default /etc/iscsi/initiatorname.iscsi, else one made from a MAC.
-    #[arg(long)]
+    /// initiator name; default /etc/iscsi/initiatorname.iscsi, else one made from a MAC
+    #[argh(option)]
     pub initiator: Option<String>,
-    /// CHAP user name; the secret comes from --secret-file or $PXEROOT_CHAP_SECRET.
-    #[arg(long)]
+    /// CHAP user name; the secret comes from --secret-file or $PXEROOT_CHAP_SECRET
+    #[argh(option)]
     pub chap: Option<String>,
-    /// File holding the CHAP secret (one trailing newline is ignored).
-    #[arg(long)]
+    /// file holding the CHAP secret (one trailing newline is ignored)
+    #[argh(option)]
     pub secret_file: Option<PathBuf>,
-    /// Mutual CHAP: the user name the target must answer with.
-    #[arg(long, requires = "chap")]
+    /// mutual CHAP: the user name the target must answer with (needs --chap)
+    #[argh(option)]
     pub mutual_user: Option<String>,
-    /// Mutual CHAP: file holding the target's secret (else $PXEROOT_CHAP_MUTUAL_SECRET).
-    #[arg(long, requires = "mutual_user")]
+    /// mutual CHAP: file holding the target's secret (else $PXEROOT_CHAP_MUTUAL_SECRET)
+    #[argh(option)]
     pub mutual_secret_file: Option<PathBuf>,
-    /// Seconds allowed for the connect and login, and for each command.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    /// seconds allowed for the connect and login, and for each command (1-3600, default 10)
+    #[argh(option, default = "10")]
     pub timeout: u64,
-    /// Print JSON instead of text.
-    #[arg(long)]
+    /// print JSON instead of text
+    #[argh(switch)]
     pub json: bool,
+}
+
+impl ProbeArgs {
+    /// Checks the ranges and dependencies between options that argh does not express.
+    ///
+    /// # Errors
+    /// The usage message.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.lun >= 16384 {
+            return Err(format!("--lun {}: must be below 16384", self.lun));
+        }
+        if !(1..=3600).contains(&self.timeout) {
+            return Err(format!(
+                "--timeout {}: must be 1 to 3600 seconds",
+                self.timeout
+            ));
+        }
+        if self.mutual_user.is_some() && self.chap.is_none() {
+            return Err("--mutual-user needs --chap".to_owned());
+        }
+        if self.mutual_secret_file.is_some() && self.mutual_user.is_none() {
+            return Err("--mutual-secret-file needs --mutual-user".to_owned());
+        }
+        Ok(())
+    }
 }
 
 /// What the probe found, as printed.

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use pxeroot_proto::chap::Secret;
-use pxeroot_proto::login::LoginOutcome;
 use pxeroot_proto::digest::DigestKind;
+use pxeroot_proto::login::LoginOutcome;
 use pxeroot_proto::{Isid, Lun};
 
 use super::netlink::IscsiNetlink;
@@ -89,15 +89,22 @@ impl Drop for Teardown<'_> {
             return;
         }
         if let Some(cid) = self.conn {
-            let _ = self
-                .nl
-                .call(&Request::stop_conn(self.handle, self.sid, cid, STOP_CONN_TERM));
+            let _ = self.nl.call(&Request::stop_conn(
+                self.handle,
+                self.sid,
+                cid,
+                STOP_CONN_TERM,
+            ));
             let _ = self
                 .nl
                 .call(&Request::conn(Op::DestroyConn, self.handle, self.sid, cid));
         }
-        let _ = self.nl.call(&Request::unbind_session(self.handle, self.sid));
-        let _ = self.nl.call(&Request::destroy_session(self.handle, self.sid));
+        let _ = self
+            .nl
+            .call(&Request::unbind_session(self.handle, self.sid));
+        let _ = self
+            .nl
+            .call(&Request::destroy_session(self.handle, self.sid));
     }
 }
 
@@ -159,9 +166,15 @@ fn params(spec: &AttachSpec<'_>) -> Vec<(Param, Vec<u8>)> {
             Param::DataDgstEn,
             yes_no(o.conn.data_digest == DigestKind::Crc32c).to_owned(),
         ),
-        (Param::InitialR2tEn, yes_no(o.session.initial_r2t).to_owned()),
+        (
+            Param::InitialR2tEn,
+            yes_no(o.session.initial_r2t).to_owned(),
+        ),
         (Param::MaxR2t, o.session.max_outstanding_r2t.to_string()),
-        (Param::ImmDataEn, yes_no(o.session.immediate_data).to_owned()),
+        (
+            Param::ImmDataEn,
+            yes_no(o.session.immediate_data).to_owned(),
+        ),
         (Param::FirstBurst, o.session.first_burst_length.to_string()),
         (Param::MaxBurst, o.session.max_burst_length.to_string()),
         (
@@ -235,19 +248,28 @@ pub fn attach(
         if value.is_empty() {
             continue;
         }
-        match guard.nl.call(&Request::set_param(h, sid, cid, param, &value)) {
+        match guard
+            .nl
+            .call(&Request::set_param(h, sid, cid, param, &value))
+        {
             Ok(_) => {}
             Err(KernelError::Request { .. }) if optional(param) => {}
             Err(e) => return Err(e),
         }
     }
     if let Some((name, mac)) = &spec.netdev {
-        let _ = guard
-            .nl
-            .call(&Request::set_host_param(h, host_no, HostParam::NetdevName, name));
-        let _ = guard
-            .nl
-            .call(&Request::set_host_param(h, host_no, HostParam::HwAddress, mac));
+        let _ = guard.nl.call(&Request::set_host_param(
+            h,
+            host_no,
+            HostParam::NetdevName,
+            name,
+        ));
+        let _ = guard.nl.call(&Request::set_host_param(
+            h,
+            host_no,
+            HostParam::HwAddress,
+            mac,
+        ));
     }
     if let Some(addr) = spec.local_address {
         let _ = guard.nl.call(&Request::set_host_param(

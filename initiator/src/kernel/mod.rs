@@ -118,8 +118,10 @@ impl KernelError {
 /// Whether the kernel's crypto API offers crc32c (built in or loaded).
 fn have_crc32c() -> bool {
     std::fs::read_to_string("/proc/crypto").is_ok_and(|t| {
-        t.lines()
-            .any(|l| l.split_once(':').is_some_and(|(k, v)| k.trim() == "name" && v.trim() == "crc32c"))
+        t.lines().any(|l| {
+            l.split_once(':')
+                .is_some_and(|(k, v)| k.trim() == "name" && v.trim() == "crc32c")
+        })
     })
 }
 

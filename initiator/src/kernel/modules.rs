@@ -195,7 +195,10 @@ garbage line without colon
                 "iscsi_tcp"
             ]
         );
-        assert_eq!(t.load_order("sd_mod").unwrap().last().unwrap(), "kernel/drivers/scsi/sd_mod.ko.xz");
+        assert_eq!(
+            t.load_order("sd_mod").unwrap().last().unwrap(),
+            "kernel/drivers/scsi/sd_mod.ko.xz"
+        );
         assert_eq!(t.load_order("crc32c_generic").unwrap().len(), 1);
         assert_eq!(t.load_order("crc32c-generic").unwrap().len(), 1);
         assert!(t.load_order("nope").is_none());

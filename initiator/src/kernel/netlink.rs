@@ -44,10 +44,7 @@ impl IscsiNetlink {
         .map_err(|e| KernelError::socket("socket(NETLINK_ISCSI)", e))?;
         bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0))
             .map_err(|e| KernelError::socket("bind(NETLINK_ISCSI)", e))?;
-        let tv = TimeVal::new(
-            i64::try_from(REPLY_TIMEOUT.as_secs()).unwrap_or(10),
-            0,
-        );
+        let tv = TimeVal::new(i64::try_from(REPLY_TIMEOUT.as_secs()).unwrap_or(10), 0);
         setsockopt(&fd, sockopt::ReceiveTimeout, &tv)
             .map_err(|e| KernelError::socket("setsockopt(SO_RCVTIMEO)", e))?;
         let addr: NetlinkAddr = getsockname(fd.as_raw_fd())

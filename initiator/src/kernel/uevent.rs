@@ -188,7 +188,12 @@ impl Request {
     }
 
     /// CREATE_SESSION `{initial_cmdsn, cmds_max, queue_depth}`.
-    pub fn create_session(handle: u64, initial_cmdsn: u32, cmds_max: u16, queue_depth: u16) -> Self {
+    pub fn create_session(
+        handle: u64,
+        initial_cmdsn: u32,
+        cmds_max: u16,
+        queue_depth: u16,
+    ) -> Self {
         let mut r = Request::new(Op::CreateSession, handle).u32_at(0, initial_cmdsn);
         r.union[4..6].copy_from_slice(&cmds_max.to_ne_bytes());
         r.union[6..8].copy_from_slice(&queue_depth.to_ne_bytes());
@@ -515,10 +520,22 @@ mod tests {
         assert_eq!((r.sid(), r.second()), (4, 9));
         // IF_ERROR carries -errno in iferror.
         let e = decode(&reply(16, KEVENT_IF_ERROR, (-107i32) as u32, [0; 4])).unwrap();
-        assert!(matches!(e[0], Incoming::Reply { result: Err(107), .. }));
+        assert!(matches!(
+            e[0],
+            Incoming::Reply {
+                result: Err(107),
+                ..
+            }
+        ));
         // BIND_CONN reports failure in retcode.
         let e = decode(&reply(15, 15, 0, [(-17i32) as u32, 0, 0, 0])).unwrap();
-        assert!(matches!(e[0], Incoming::Reply { result: Err(17), .. }));
+        assert!(matches!(
+            e[0],
+            Incoming::Reply {
+                result: Err(17),
+                ..
+            }
+        ));
         // CREATE_CONN's first word is the sid, not a retcode.
         let e = decode(&reply(13, 13, 0, [3, 0, 0, 0])).unwrap();
         assert!(matches!(e[0], Incoming::Reply { result: Ok(_), .. }));

@@ -6,15 +6,17 @@
 use std::path::PathBuf;
 
 use crate::config;
+use crate::exit;
 
-/// Arguments of `net-up`.
-#[derive(Debug, Clone, clap::Args)]
+/// Debug: run only the network phase and print the result as JSON.
+#[derive(Debug, Clone, argh::FromArgs)]
+#[argh(subcommand, name = "net-up")]
 pub struct NetUpArgs {
-    /// Plan from this kernel command line instead of /proc/cmdline.
-    #[arg(long)]
+    /// plan from this kernel command line instead of /proc/cmdline
+    #[argh(option)]
     pub cmdline: Option<String>,
-    /// Also write the run files (net-IFACE.conf, initramfs/open-iscsi.interface) here.
-    #[arg(long)]
+    /// also write the run files (net-IFACE.conf, initramfs/open-iscsi.interface) here
+    #[argh(option)]
     pub run_dir: Option<PathBuf>,
 }
 
@@ -28,12 +30,12 @@ pub fn run(args: NetUpArgs) -> u8 {
         Some(s) => s,
         None => match std::fs::read_to_string("/proc/cmdline") {
             Ok(s) => s,
-            Err(e) => return fail(1, &format!("/proc/cmdline: {e}")),
+            Err(e) => return fail(exit::INTERNAL, &format!("/proc/cmdline: {e}")),
         },
     };
     let boot = match crate::cmdline::parse(&text) {
         Ok(b) => b,
-        Err(e) => return fail(2, &e),
+        Err(e) => return fail(exit::BAD_CONFIG, &e),
     };
     let inputs = config::Inputs {
         cmdline: &boot,
@@ -44,7 +46,8 @@ pub fn run(args: NetUpArgs) -> u8 {
     };
     let plan = match config::resolve(&inputs) {
         Ok(p) => p,
-        Err(e) => return fail(if e.is_not_configured() { 3 } else { 2 }, &e),
+        Err(e) if e.is_not_configured() => return fail(exit::NOT_CONFIGURED, &e),
+        Err(e) => return fail(exit::BAD_CONFIG, &e),
     };
     let up = match super::bring_up(&plan, &mut |line| eprintln!("pxeroot-initiator: {line}")) {
         Ok(up) => up,
@@ -57,14 +60,14 @@ pub fn run(args: NetUpArgs) -> u8 {
                     eprintln!("pxeroot-initiator: wrote {}", f.display());
                 }
             }
-            Err(e) => return fail(1, &e),
+            Err(e) => return fail(exit::INTERNAL, &e),
         }
     }
     match serde_json::to_string_pretty(&up) {
         Ok(json) => {
             println!("{json}");
-            0
+            exit::OK
         }
-        Err(e) => fail(1, &e),
+        Err(e) => fail(exit::INTERNAL, &e),
     }
 }

@@ -4,9 +4,9 @@
 //! 1. find the interface ([`iface`]: by `BOOTIF` MAC, by name, or the first physical one with
 //!    carrier), waiting up to `pxeroot.link_timeout` for it to appear, because drivers may
 //!    register it a moment after their module loads;
-//! 2. set it up through rtnetlink ([`link`]) and wait for carrier *before* sending anything
-//!    (klibc ipconfig sends into a link that has no carrier yet and then sits out a 10 s
-//!    retransmission);
+//! 2. set it up through rtnetlink ([`link`], a blocking `NETLINK_ROUTE` socket) and wait for
+//!    carrier *before* sending anything (klibc ipconfig sends into a link that has no carrier
+//!    yet and then sits out a 10 s retransmission);
 //! 3. DHCPv4 ([`dhcp`], sans-IO, driven by [`socket`]), a static address, or nothing, as
 //!    `ip=` says; then address with prefix and broadcast, default route and MTU, flushing
 //!    nothing else.
@@ -20,13 +20,14 @@
 
 pub mod cli;
 pub mod dhcp;
+mod error;
 pub mod iface;
 pub mod link;
 pub mod runfile;
 pub mod socket;
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::{Serialize, Serializer};
@@ -35,8 +36,9 @@ use crate::cmdline::Mac;
 use crate::config::DhcpInfo;
 use crate::plan::{Addressing, Interface, Plan, REDACTED};
 pub use dhcp::Lease;
+pub use error::NetError;
 use iface::{Choice, SysIface};
-use link::{Rtnl, RtnlError};
+use link::Rtnl;
 pub use runfile::write_run_files;
 
 /// Where interfaces are listed.
@@ -92,150 +94,6 @@ fn ser_dhcp<S: Serializer>(d: &Option<DhcpInfo>, s: S) -> Result<S::Ok, S::Error
             in_password: d.in_password.as_ref().map(|_| REDACTED),
         })
         .serialize(s)
-}
-
-/// Why the network phase failed. Messages name the interface and the cause, never a secret.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum NetError {
-    /// `/sys/class/net` cannot be read.
-    #[error("cannot list network interfaces in {path}: {source}")]
-    Sysfs {
-        /// The directory.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// No interface has the `BOOTIF` / iBFT MAC.
-    #[error("no interface with MAC {mac} (have: {have}) after {secs} s")]
-    NoSuchMac {
-        /// The wanted MAC.
-        mac: Mac,
-        /// What there is.
-        have: String,
-        /// How long we waited.
-        secs: u32,
-    },
-    /// No interface has the name.
-    #[error("no interface named {name} (from {from}; have: {have}) after {secs} s")]
-    NoSuchName {
-        /// The wanted name.
-        name: String,
-        /// The parameter it came from.
-        from: &'static str,
-        /// What there is.
-        have: String,
-        /// How long we waited.
-        secs: u32,
-    },
-    /// No physical interface at all.
-    #[error("no physical network interface (have: {have}) after {secs} s")]
-    NoInterface {
-        /// What there is.
-        have: String,
-        /// How long we waited.
-        secs: u32,
-    },
-    /// The interface exists but has no MAC (not Ethernet).
-    #[error("{ifname}: no Ethernet hardware address")]
-    NoMac {
-        /// The interface.
-        ifname: String,
-    },
-    /// No carrier within the link timeout.
-    #[error("{ifname}: no carrier after {secs} s (cable, switch port or link partner down?)")]
-    NoCarrier {
-        /// The interface(s).
-        ifname: String,
-        /// How long we waited.
-        secs: u32,
-    },
-    /// An rtnetlink request failed.
-    #[error("{ifname}: netlink: {source}")]
-    Netlink {
-        /// The interface.
-        ifname: String,
-        /// What failed.
-        source: RtnlError,
-    },
-    /// The DHCP socket failed.
-    #[error("{ifname}: DHCP socket: {source}")]
-    Socket {
-        /// The interface.
-        ifname: String,
-        /// What failed.
-        source: socket::SocketError,
-    },
-    /// Nobody offered.
-    #[error("{ifname}: no DHCP offer after {secs} s (sent {discovers} DISCOVERs)")]
-    NoOffer {
-        /// The interface.
-        ifname: String,
-        /// The DHCP timeout.
-        secs: u32,
-        /// DISCOVERs sent.
-        discovers: u32,
-    },
-    /// A server offered but never acknowledged.
-    #[error(
-        "{ifname}: DHCP offer(s) but no ACK after {secs} s (sent {requests} REQUESTs for \
-         {offers} offer(s))"
-    )]
-    NoAck {
-        /// The interface.
-        ifname: String,
-        /// The DHCP timeout.
-        secs: u32,
-        /// REQUESTs sent.
-        requests: u32,
-        /// OFFERs taken.
-        offers: u32,
-    },
-    /// The last answer was a NAK.
-    #[error("{ifname}: DHCP server {server} sent NAK ({naks} in {secs} s)")]
-    Nak {
-        /// The interface.
-        ifname: String,
-        /// The server.
-        server: Ipv4Addr,
-        /// NAKs received.
-        naks: u32,
-        /// The DHCP timeout.
-        secs: u32,
-    },
-    /// A DHCP request could not be encoded.
-    #[error("{ifname}: {source}")]
-    Encode {
-        /// The interface.
-        ifname: String,
-        /// What failed.
-        source: dhcp::EncodeError,
-    },
-    /// An addressing method this agent does not implement.
-    #[error("ip=: {0} is not supported yet (use dhcp, a static IPv4 address, or off)")]
-    Unsupported(&'static str),
-}
-
-impl NetError {
-    /// The exit code (see `main.rs`): 10 for interface and carrier problems (netlink
-    /// included), 11 for DHCP, 2 for an unsupported `ip=` (a boot parameter problem).
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            NetError::Sysfs { .. }
-            | NetError::NoSuchMac { .. }
-            | NetError::NoSuchName { .. }
-            | NetError::NoInterface { .. }
-            | NetError::NoMac { .. }
-            | NetError::NoCarrier { .. }
-            | NetError::Netlink { .. } => 10,
-            NetError::Socket { .. }
-            | NetError::NoOffer { .. }
-            | NetError::NoAck { .. }
-            | NetError::Nak { .. }
-            | NetError::Encode { .. } => 11,
-            NetError::Unsupported(_) => 2,
-        }
-    }
 }
 
 fn secs(d: Duration) -> String {
@@ -299,12 +157,18 @@ pub fn bring_up(plan: &Plan, log: &mut dyn FnMut(&str)) -> Result<NetUp, NetErro
 pub fn bring_up_in(plan: &Plan, sys: &Path, log: &mut dyn FnMut(&str)) -> Result<NetUp, NetError> {
     let method = method(&plan.addressing)?;
     let t0 = Instant::now();
-    let rtnl = Rtnl::new().map_err(|source| NetError::Netlink {
+    let mut rtnl = Rtnl::new().map_err(|source| NetError::Netlink {
         ifname: "-".into(),
         source,
     })?;
     let link_timeout = Duration::from_secs(u64::from(plan.retry.link_timeout_secs));
-    let nic = wait_for_link(&plan.interface, sys, &rtnl, t0, link_timeout)?;
+    let mut set_up = |i: &SysIface| {
+        rtnl.set_up(i.ifindex).map_err(|source| NetError::Netlink {
+            ifname: i.name.clone(),
+            source,
+        })
+    };
+    let nic = wait_for_link(&plan.interface, sys, &mut set_up, t0, link_timeout)?;
     let ifname = nic.name.clone();
     let mac = nic.mac.ok_or_else(|| NetError::NoMac {
         ifname: ifname.clone(),
@@ -346,7 +210,7 @@ pub fn bring_up_in(plan: &Plan, sys: &Path, log: &mut dyn FnMut(&str)) -> Result
             rtnl.add_address(nic.ifindex, address, prefix_len)
                 .map_err(nl)?;
             if let Some(gw) = gateway {
-                rtnl.add_default_route(nic.ifindex, gw).map_err(nl)?;
+                rtnl.add_default_route(nic.ifindex, gw, false).map_err(nl)?;
             }
             log(&format!(
                 "{ifname}: static {address}/{prefix_len}{}",
@@ -375,7 +239,7 @@ pub fn bring_up_in(plan: &Plan, sys: &Path, log: &mut dyn FnMut(&str)) -> Result
                 .map_err(nl)?;
             let gateway = lease.routers.first().copied();
             if let Some(gw) = gateway {
-                rtnl.add_default_route(nic.ifindex, gw).map_err(nl)?;
+                rtnl.add_default_route(nic.ifindex, gw, true).map_err(nl)?;
             }
             log(&format!(
                 "{ifname}: DHCP {}/{} from {} in {} s{}{}",
@@ -399,11 +263,11 @@ pub fn bring_up_in(plan: &Plan, sys: &Path, log: &mut dyn FnMut(&str)) -> Result
 }
 
 /// Waits for the wanted interface, sets it (or, for "first with carrier", every candidate)
-/// up, and waits for carrier.
+/// up once with `set_up`, and waits for carrier.
 fn wait_for_link(
     want: &Interface,
     sys: &Path,
-    rtnl: &Rtnl,
+    set_up: &mut dyn FnMut(&SysIface) -> Result<(), NetError>,
     t0: Instant,
     timeout: Duration,
 ) -> Result<SysIface, NetError> {
@@ -421,10 +285,7 @@ fn wait_for_link(
         };
         for c in &candidates {
             if !raised.contains(&c.ifindex) {
-                rtnl.set_up(c.ifindex).map_err(|source| NetError::Netlink {
-                    ifname: c.name.clone(),
-                    source,
-                })?;
+                set_up(c)?;
                 raised.push(c.ifindex);
             }
         }
@@ -483,10 +344,6 @@ fn run_dhcp(
             ifname: ifname.into(),
             source,
         },
-        socket::RunError::Encode(source) => NetError::Encode {
-            ifname: ifname.into(),
-            source,
-        },
         socket::RunError::TimedOut(stats) => {
             let ifname = ifname.to_owned();
             match stats.last_nak {
@@ -510,4 +367,247 @@ fn run_dhcp(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::link::RtnlError;
+    use super::*;
+
+    #[test]
+    fn messages_name_the_cause_and_codes_split_link_from_dhcp() {
+        let cases: Vec<(NetError, &str, u8)> = vec![
+            (
+                NetError::NoSuchMac {
+                    mac: Mac([0x52, 0x54, 0, 0x12, 0x34, 0x56]),
+                    have: "eth0 52:54:00:aa:bb:cc".into(),
+                    secs: 10,
+                },
+                "no interface with MAC 52:54:00:12:34:56 (have: eth0 52:54:00:aa:bb:cc) after 10 s",
+                10,
+            ),
+            (
+                NetError::NoCarrier {
+                    ifname: "eth0".into(),
+                    secs: 10,
+                },
+                "eth0: no carrier after 10 s",
+                10,
+            ),
+            (
+                NetError::NoOffer {
+                    ifname: "eth0".into(),
+                    secs: 30,
+                    discovers: 5,
+                },
+                "eth0: no DHCP offer after 30 s (sent 5 DISCOVERs)",
+                11,
+            ),
+            (
+                NetError::Nak {
+                    ifname: "eth0".into(),
+                    server: Ipv4Addr::new(10, 0, 0, 2),
+                    naks: 3,
+                    secs: 30,
+                },
+                "eth0: DHCP server 10.0.0.2 sent NAK",
+                11,
+            ),
+            (
+                NetError::Netlink {
+                    ifname: "eth0".into(),
+                    source: RtnlError {
+                        op: "set MTU 9000".into(),
+                        detail: "Invalid argument".into(),
+                    },
+                },
+                "eth0: netlink: set MTU 9000: Invalid argument",
+                10,
+            ),
+            (
+                NetError::Unsupported("dhcp6"),
+                "ip=: dhcp6 is not supported yet",
+                2,
+            ),
+        ];
+        for (e, text, code) in cases {
+            assert!(e.to_string().starts_with(text), "{e} vs {text}");
+            assert_eq!(e.exit_code(), code, "{e}");
+        }
+    }
+
+    fn add_iface(sys: &Path, name: &str, index: u32, mac: &str, carrier: Option<&str>) {
+        let d = sys.join(name);
+        std::fs::create_dir_all(d.join("device")).unwrap();
+        std::fs::write(d.join("address"), format!("{mac}\n")).unwrap();
+        std::fs::write(d.join("type"), "1\n").unwrap();
+        if let Some(c) = carrier {
+            std::fs::write(d.join("carrier"), c).unwrap();
+        }
+        // ifindex last: scan() skips an entry until it has one.
+        std::fs::write(d.join("ifindex"), format!("{index}\n")).unwrap();
+    }
+
+    fn wait(
+        want: &Interface,
+        sys: &Path,
+        ms: u64,
+        raised: &mut Vec<String>,
+    ) -> Result<SysIface, NetError> {
+        let mut up = |i: &SysIface| {
+            raised.push(i.name.clone());
+            Ok(())
+        };
+        wait_for_link(
+            want,
+            sys,
+            &mut up,
+            Instant::now(),
+            Duration::from_millis(ms),
+        )
+    }
+
+    #[test]
+    fn waits_for_the_interface_to_appear_and_for_carrier() {
+        let t = tempfile::tempdir().unwrap();
+        let sys = t.path().to_path_buf();
+        let late = sys.clone();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(60));
+            add_iface(&late, "eth0", 2, "52:54:00:12:34:56", Some("0\n"));
+            std::thread::sleep(Duration::from_millis(60));
+            std::fs::write(late.join("eth0/carrier"), "1\n").unwrap();
+        });
+        let want = Interface::Mac {
+            mac: Mac([0x52, 0x54, 0, 0x12, 0x34, 0x56]),
+            from: "BOOTIF",
+        };
+        let mut raised = Vec::new();
+        let t0 = Instant::now();
+        let got = wait(&want, &sys, 5000, &mut raised).unwrap();
+        writer.join().unwrap();
+        assert_eq!(got.name, "eth0");
+        assert!(t0.elapsed() >= Duration::from_millis(120));
+        assert_eq!(raised, ["eth0"], "set up once, before carrier");
+    }
+
+    #[test]
+    fn first_with_carrier_raises_every_candidate() {
+        let t = tempfile::tempdir().unwrap();
+        add_iface(t.path(), "eth0", 2, "52:54:00:00:00:01", Some("0\n"));
+        add_iface(t.path(), "eth1", 3, "52:54:00:00:00:02", Some("1\n"));
+        let mut raised = Vec::new();
+        let got = wait(&Interface::FirstWithCarrier, t.path(), 1000, &mut raised).unwrap();
+        assert_eq!(got.name, "eth1");
+        assert_eq!(raised, ["eth0", "eth1"]);
+    }
+
+    #[test]
+    fn timeouts_name_what_is_missing() {
+        let t = tempfile::tempdir().unwrap();
+        add_iface(t.path(), "eth0", 2, "52:54:00:aa:bb:cc", Some("0\n"));
+        let mut raised = Vec::new();
+        let mac = Interface::Mac {
+            mac: Mac([0x52, 0x54, 0, 0x12, 0x34, 0x56]),
+            from: "BOOTIF",
+        };
+        let e = wait(&mac, t.path(), 50, &mut raised).unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "no interface with MAC 52:54:00:12:34:56 (have: eth0 52:54:00:aa:bb:cc)"
+            ),
+            "{e}"
+        );
+        let e = wait(&Interface::FirstWithCarrier, t.path(), 50, &mut raised).unwrap_err();
+        assert!(e.to_string().starts_with("eth0: no carrier after"), "{e}");
+        assert_eq!(e.exit_code(), 10);
+        let name = Interface::Name {
+            name: "eth7".into(),
+            from: "ip",
+        };
+        let e = wait(&name, t.path(), 50, &mut raised).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("no interface named eth7 (from ip;"),
+            "{e}"
+        );
+        let empty = tempfile::tempdir().unwrap();
+        let e = wait(&Interface::FirstWithCarrier, empty.path(), 50, &mut raised).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("no physical network interface (have: none)"),
+            "{e}"
+        );
+        let e = wait(&name, &empty.path().join("gone"), 50, &mut raised).unwrap_err();
+        assert!(
+            e.to_string().starts_with("cannot list network interfaces"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn addressing_is_checked_before_anything_is_touched() {
+        assert!(matches!(method(&Addressing::Dhcp), Ok(Method::Dhcp)));
+        assert!(matches!(method(&Addressing::None), Ok(Method::LinkOnly)));
+        for a in [Addressing::Dhcp6, Addressing::Auto6] {
+            assert!(matches!(method(&a), Err(NetError::Unsupported(_))));
+        }
+        let v6 = Addressing::Static {
+            address: "2001:db8::5".parse().unwrap(),
+            prefix_len: 64,
+            gateway: None,
+            dns: vec![],
+            hostname: None,
+        };
+        assert!(matches!(method(&v6), Err(NetError::Unsupported(_))));
+        let v4 = Addressing::Static {
+            address: "192.0.2.9".parse().unwrap(),
+            prefix_len: 24,
+            gateway: Some("192.0.2.1".parse().unwrap()),
+            dns: vec![
+                "192.0.2.53".parse().unwrap(),
+                "2001:db8::53".parse().unwrap(),
+            ],
+            hostname: Some("h".into()),
+        };
+        let Ok(Method::Static {
+            address,
+            gateway,
+            dns,
+            ..
+        }) = method(&v4)
+        else {
+            panic!("static v4 refused");
+        };
+        assert_eq!(address, Ipv4Addr::new(192, 0, 2, 9));
+        assert_eq!(gateway, Some(Ipv4Addr::new(192, 0, 2, 1)));
+        assert_eq!(dns, [Ipv4Addr::new(192, 0, 2, 53)]);
+    }
+
+    #[test]
+    fn json_redacts_dhcp_secrets() {
+        let up = NetUp {
+            ifname: "eth0".into(),
+            ifindex: 2,
+            mac: Mac([2, 0, 0, 0, 0, 1]),
+            address: None,
+            gateway: None,
+            dns: vec![],
+            hostname: None,
+            domain: None,
+            mtu: None,
+            lease: None,
+            dhcp: Some(DhcpInfo {
+                username: Some("alice".into()),
+                password: Some(pxeroot_proto::chap::Secret::new("S3cr3tPassw0rd")),
+                in_password: Some(pxeroot_proto::chap::Secret::new("Other-S3cret")),
+                ..DhcpInfo::default()
+            }),
+        };
+        let json = serde_json::to_string(&up).unwrap();
+        assert!(!json.contains("S3cr3t"), "{json}");
+        assert!(json.contains("\"password\":\"<redacted>\""), "{json}");
+        assert!(json.contains("\"in_password\":\"<redacted>\""), "{json}");
+        assert!(!format!("{up:?}").contains("S3cr3t"));
+    }
 }

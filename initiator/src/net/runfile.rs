@@ -138,3 +138,170 @@ pub fn write_run_files(up: &NetUp, run: &Path) -> io::Result<Vec<PathBuf>> {
     write_file(&iface, &format!("{}\n", up.ifname)).map_err(with_path(&iface))?;
     Ok(vec![conf, iface])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmdline::Mac;
+    use crate::config::DhcpInfo;
+    use crate::net::Lease;
+    use pxeroot_proto::chap::Secret;
+
+    const SECRET: &str = "S3cr3tPassw0rd";
+
+    fn dhcp_up() -> NetUp {
+        let lease = Lease {
+            address: Ipv4Addr::new(10, 0, 0, 5),
+            prefix_len: 24,
+            server_id: Ipv4Addr::new(10, 0, 0, 2),
+            lease_secs: Some(3600),
+            routers: vec![Ipv4Addr::new(10, 0, 0, 1)],
+            dns: vec![Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 3)],
+            broadcast: None,
+            hostname: Some("client1".into()),
+            domain: Some("example.org".into()),
+            domain_search: vec!["example.org".into(), "lab.example.org".into()],
+            mtu: Some(1400),
+            siaddr: Some(Ipv4Addr::new(10, 0, 0, 4)),
+            server_name: None,
+            bootfile: Some("pxelinux.0".into()),
+            root_path: Some("iscsi:10.0.0.2::3260:1:iqn.2026-11.org.example:it's".into()),
+        };
+        NetUp {
+            ifname: "eth0".into(),
+            ifindex: 2,
+            mac: Mac([0x52, 0x54, 0, 0x12, 0x34, 0x56]),
+            address: Some((lease.address, 24)),
+            gateway: Some(Ipv4Addr::new(10, 0, 0, 1)),
+            dns: lease.dns.clone(),
+            hostname: lease.hostname.clone(),
+            domain: lease.domain.clone(),
+            mtu: Some(1400),
+            dhcp: Some(DhcpInfo {
+                root_path: lease.root_path.clone(),
+                username: Some("alice".into()),
+                password: Some(Secret::new(SECRET)),
+                ..DhcpInfo::default()
+            }),
+            lease: Some(lease),
+        }
+    }
+
+    #[test]
+    fn dhcp_net_conf_golden() {
+        let want = "\
+DEVICE='eth0'
+PROTO='dhcp'
+IPV4ADDR='10.0.0.5'
+IPV4BROADCAST='10.0.0.255'
+IPV4NETMASK='255.255.255.0'
+IPV4GATEWAY='10.0.0.1'
+IPV4DNS0='10.0.0.2'
+IPV4DNS1='10.0.0.3'
+HOSTNAME='client1'
+DNSDOMAIN='example.org'
+NISDOMAIN=''
+ROOTSERVER='10.0.0.4'
+ROOTPATH='iscsi:10.0.0.2::3260:1:iqn.2026-11.org.example:it'\\''s'
+filename='pxelinux.0'
+UPTIME='12'
+DHCPLEASETIME='3600'
+DOMAINSEARCH='example.org lab.example.org'
+";
+        assert_eq!(net_conf(&dhcp_up(), Some(12)), want);
+    }
+
+    #[test]
+    fn static_and_link_only_net_conf_golden() {
+        let mut up = dhcp_up();
+        up.lease = None;
+        up.dhcp = None;
+        up.address = Some((Ipv4Addr::new(192, 0, 2, 9), 31));
+        up.dns = vec![Ipv4Addr::new(192, 0, 2, 53)];
+        up.domain = None;
+        let want = "\
+DEVICE='eth0'
+PROTO='none'
+IPV4ADDR='192.0.2.9'
+IPV4BROADCAST='0.0.0.0'
+IPV4NETMASK='255.255.255.254'
+IPV4GATEWAY='10.0.0.1'
+IPV4DNS0='192.0.2.53'
+IPV4DNS1='0.0.0.0'
+HOSTNAME='client1'
+DNSDOMAIN=''
+NISDOMAIN=''
+ROOTSERVER='0.0.0.0'
+ROOTPATH=''
+filename=''
+UPTIME=''
+DHCPLEASETIME=''
+DOMAINSEARCH=''
+";
+        assert_eq!(net_conf(&up, None), want);
+        up.address = None;
+        up.gateway = None;
+        let text = net_conf(&up, None);
+        assert!(
+            text.contains("IPV4ADDR='0.0.0.0'\nIPV4BROADCAST='0.0.0.0'\nIPV4NETMASK='0.0.0.0'\n")
+        );
+    }
+
+    #[test]
+    fn shell_quoting_survives_sh() {
+        let nasty = "a'b\"c $(touch /x) `id`\n\\";
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("V={}; printf %s \"$V\"", shell_quote(nasty)))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), nasty);
+    }
+
+    #[test]
+    fn writes_files_0644_without_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        let files = write_run_files(&dhcp_up(), &run).unwrap();
+        assert_eq!(
+            files,
+            [
+                run.join("net-eth0.conf"),
+                run.join("initramfs/open-iscsi.interface")
+            ]
+        );
+        for f in &files {
+            let meta = fs::metadata(f).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o777, 0o644, "{}", f.display());
+            let text = fs::read_to_string(f).unwrap();
+            assert!(!text.contains(SECRET));
+            assert!(!text.contains("alice"), "no CHAP names either");
+        }
+        assert_eq!(fs::read_to_string(&files[1]).unwrap(), "eth0\n");
+        let conf = fs::read_to_string(&files[0]).unwrap();
+        assert!(conf.starts_with("DEVICE='eth0'\nPROTO='dhcp'\n"));
+        // Sourced by sh as initramfs-tools does.
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                ". '{}'; echo \"$IPV4ADDR/$IPV4NETMASK $ROOTPATH\"",
+                files[0].display()
+            ))
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            "10.0.0.5/255.255.255.0 iscsi:10.0.0.2::3260:1:iqn.2026-11.org.example:it's\n"
+        );
+        // No temporary files left; a second write replaces.
+        write_run_files(&dhcp_up(), &run).unwrap();
+        let names: Vec<_> = fs::read_dir(&run)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        let mut bad = dhcp_up();
+        bad.ifname = "../etc".into();
+        assert!(write_run_files(&bad, &run).is_err());
+    }
+}

@@ -6,6 +6,13 @@
 //! BROADCAST flag) to a socket bound to the wildcard address on that device. The netns test
 //! (`tests/net_lab.rs`) exercises exactly that against dnsmasq, so no AF_PACKET socket is
 //! needed.
+//!
+//! One difference from a raw socket: if another interface of the machine already has an
+//! address, the kernel uses it as the source of the broadcast instead of 0.0.0.0. DHCP
+//! servers answer by the BROADCAST flag and `chaddr`, not by the source, so this does not
+//! matter on a boot network; it only shows when client and server share one network
+//! namespace, where the server's kernel drops a packet whose source is its own address
+//! (hence the lab's two namespaces).
 
 use std::ffi::OsString;
 use std::io;
@@ -111,9 +118,6 @@ pub enum RunError {
     /// The deadline passed.
     #[error("timed out")]
     TimedOut(Stats),
-    /// A request could not be encoded.
-    #[error(transparent)]
-    Encode(#[from] super::dhcp::EncodeError),
 }
 
 /// Runs `client` over `sock` until it is bound or gives up. `log` gets a line per NAK and,
@@ -129,7 +133,7 @@ pub fn run<E: Entropy>(
 ) -> Result<Bound, RunError> {
     let mut buf = vec![0u8; 4096];
     loop {
-        match client.poll(Instant::now())? {
+        match client.poll(Instant::now()) {
             Poll::Transmit(packet) => sock.send(&packet).map_err(|source| SocketError {
                 op: "send to 255.255.255.255:67",
                 source,

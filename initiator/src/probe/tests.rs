@@ -1,6 +1,5 @@
 use super::*;
 use crate::{Cli, Command};
-use clap::Parser;
 
 fn no_env(_: &str) -> Option<Vec<u8>> {
     None

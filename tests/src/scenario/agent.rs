@@ -32,11 +32,10 @@ use crate::Lab;
 pub const ERROR_PREFIX: &str = "pxeroot-initiator: ";
 
 /// Where `tools/test` builds the static agent, relative to the workspace.
-pub const AGENT_BUILD_PATH: &str = "build/x86_64-unknown-linux-gnu/release/pxeroot-initiator";
+pub const AGENT_BUILD_PATH: &str = "build/x86_64-unknown-linux-gnu/agent/pxeroot-initiator";
 
 /// The command that builds it.
-pub const AGENT_BUILD_COMMAND: &str = "RUSTFLAGS='-C target-feature=+crt-static' cargo build \
-     --release -p pxeroot-initiator --target x86_64-unknown-linux-gnu";
+pub const AGENT_BUILD_COMMAND: &str = "tools/build-agent";
 
 /// The boot steps a successful agent chain stamps, in order.
 pub const AGENT_STEPS: &[&str] = &[

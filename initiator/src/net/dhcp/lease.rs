@@ -7,17 +7,12 @@
 
 use std::net::Ipv4Addr;
 
-use dhcproto::v4::{DhcpOption, Message, OptionCode};
 use pxeroot_proto::chap::Secret;
 use serde::Serialize;
 
+use super::wire::{self, code, Reply};
 use super::Bound;
 use crate::config::DhcpInfo;
-
-/// iPXE's encapsulated options.
-pub const OPTION_IPXE: u8 = 175;
-/// Option 203: iSCSI initiator name (iPXE's `initiator-iqn`).
-pub const OPTION_INITIATOR_NAME: u8 = 203;
 
 /// A DHCP lease as the ACK describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -154,85 +149,67 @@ pub fn parse_ipxe_encap(data: &[u8]) -> Result<IpxeCredentials, String> {
     Ok(out)
 }
 
-fn unknown(msg: &Message, code: u8) -> Option<&[u8]> {
-    match msg.opts().get(OptionCode::from(code)) {
-        Some(DhcpOption::Unknown(u)) => Some(u.data()),
-        _ => None,
-    }
-}
-
 /// Builds the lease and the plan's DHCP values from an ACK from `server`.
-pub(super) fn from_ack(msg: &Message, server: Ipv4Addr) -> Result<Bound, String> {
+pub(super) fn from_ack(msg: &Reply, server: Ipv4Addr) -> Result<Bound, String> {
+    let o = &msg.options;
     let mut warnings = Vec::new();
-    let mut lease = Lease {
-        address: msg.yiaddr(),
-        prefix_len: classful_prefix(msg.yiaddr()),
-        server_id: server,
-        lease_secs: None,
-        routers: Vec::new(),
-        dns: Vec::new(),
-        broadcast: None,
-        hostname: None,
-        domain: None,
-        domain_search: Vec::new(),
-        mtu: None,
-        siaddr: Some(msg.siaddr()).filter(|a| !a.is_unspecified()),
-        server_name: msg.sname().and_then(bytes_str),
-        bootfile: msg.fname().and_then(bytes_str),
-        root_path: None,
-    };
-    let mut mask_seen = false;
-    for (_, opt) in msg.opts().iter() {
-        match opt {
-            DhcpOption::SubnetMask(mask) => {
-                lease.prefix_len = prefix_of(*mask)
-                    .ok_or_else(|| format!("subnet mask {mask} is not contiguous"))?;
-                mask_seen = true;
-            }
-            DhcpOption::Router(r) => lease.routers.clone_from(r),
-            DhcpOption::DomainNameServer(d) => lease.dns.clone_from(d),
-            DhcpOption::BroadcastAddr(b) => lease.broadcast = Some(*b),
-            DhcpOption::Hostname(h) => lease.hostname = non_empty(h),
-            DhcpOption::DomainName(d) => lease.domain = non_empty(d),
-            DhcpOption::DomainSearch(names) => {
-                lease.domain_search = names
-                    .iter()
-                    .map(|n| n.to_string().trim_end_matches('.').to_owned())
-                    .filter(|n| !n.is_empty())
-                    .collect();
-            }
-            DhcpOption::InterfaceMtu(m) => {
-                if *m >= 68 {
-                    lease.mtu = Some(*m);
-                } else {
-                    warnings.push(format!("option 26: MTU {m} is below 68, ignored"));
-                }
-            }
-            DhcpOption::AddressLeaseTime(t) => lease.lease_secs = Some(*t),
-            DhcpOption::RootPath(p) => lease.root_path = non_empty(p),
-            DhcpOption::BootfileName(f) if lease.bootfile.is_none() => {
-                lease.bootfile = bytes_str(f);
-            }
-            _ => {}
+    let text = |c: u8| o.get(c).and_then(bytes_str);
+    let prefix_len = match o.ipv4(code::SUBNET_MASK) {
+        Some(mask) => {
+            prefix_of(mask).ok_or_else(|| format!("subnet mask {mask} is not contiguous"))?
         }
-    }
-    if !mask_seen {
-        warnings.push(format!(
-            "no subnet mask (option 1); assuming /{} for {}",
-            lease.prefix_len, lease.address
-        ));
-    }
+        None => {
+            let p = classful_prefix(msg.yiaddr);
+            warnings.push(format!(
+                "no subnet mask (option 1); assuming /{p} for {}",
+                msg.yiaddr
+            ));
+            p
+        }
+    };
+    let mtu = match o.u16(code::MTU) {
+        Some(m) if m < 68 => {
+            warnings.push(format!("option 26: MTU {m} is below 68, ignored"));
+            None
+        }
+        m => m,
+    };
+    let domain_search = match o.get(code::DOMAIN_SEARCH).map(wire::parse_domain_list) {
+        Some(Ok(names)) => names,
+        Some(Err(e)) => {
+            warnings.push(format!("{e}; domain search list ignored"));
+            Vec::new()
+        }
+        None => Vec::new(),
+    };
+    let lease = Lease {
+        address: msg.yiaddr,
+        prefix_len,
+        server_id: server,
+        lease_secs: o.u32(code::LEASE_TIME),
+        routers: o.ipv4s(code::ROUTER),
+        dns: o.ipv4s(code::DNS),
+        broadcast: o.ipv4(code::BROADCAST),
+        hostname: text(code::HOSTNAME),
+        domain: text(code::DOMAIN),
+        domain_search,
+        mtu,
+        siaddr: Some(msg.siaddr).filter(|a| !a.is_unspecified()),
+        server_name: bytes_str(&msg.sname),
+        bootfile: bytes_str(&msg.file).or_else(|| text(code::BOOTFILE)),
+        root_path: text(code::ROOT_PATH),
+    };
     let mut info = DhcpInfo {
         root_path: lease.root_path.clone(),
         ..DhcpInfo::default()
     };
-    if let Some(name) = unknown(msg, OPTION_INITIATOR_NAME) {
+    if let Some(name) = o.get(code::INITIATOR_NAME) {
         match bytes_str(name) {
             Some(n) => info.initiator_name = Some(n),
             None => warnings.push("option 203 (initiator name) is not UTF-8, ignored".into()),
         }
     }
-    if let Some(encap) = unknown(msg, OPTION_IPXE) {
+    if let Some(encap) = o.get(code::IPXE) {
         match parse_ipxe_encap(encap) {
             Ok(c) => {
                 info.username = c.username;

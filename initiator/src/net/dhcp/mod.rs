@@ -20,22 +20,22 @@
 //!
 //! Only replies whose `xid` and `chaddr` match are looked at; anything else, including
 //! truncated or garbage datagrams, is returned as [`Ignored`] with a reason and never panics.
+//! The wire format is in [`wire`] (see there for why it is not dhcproto).
 
 mod lease;
 #[cfg(test)]
 mod tests;
+pub mod wire;
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use dhcproto::v4::{DhcpOption, Flags, Message, MessageType, Opcode, OptionCode, UnknownOption};
-use dhcproto::{Decodable, Decoder, Encodable};
-
 use crate::cmdline::Mac;
 use crate::config::DhcpInfo;
 pub use lease::{broadcast_of, netmask_of, Lease};
+use wire::{code, MsgType, Reply, RequestRepr};
 
 /// The client's UDP port.
 pub const CLIENT_PORT: u16 = 68;
@@ -57,10 +57,6 @@ pub const IPXE_FEATURES: [u8; 3] = [0x11, 1, 1];
 pub const MAX_MESSAGE_SIZE: u16 = 1500;
 /// REQUESTs sent for one OFFER before starting again with DISCOVER.
 pub const MAX_REQUESTS: u32 = 4;
-/// The BOOTP magic cookie (RFC 2131 §3).
-const MAGIC: [u8; 4] = [99, 130, 83, 99];
-/// Offset of the magic cookie in a BOOTP message.
-const MAGIC_AT: usize = 236;
 
 /// Source of randomness for `xid`s and retransmission jitter, injected so that tests are
 /// deterministic.
@@ -130,16 +126,16 @@ pub enum Ignored {
     #[error("unexpected {got:?} while {state}")]
     Unexpected {
         /// The message type.
-        got: MessageType,
+        got: MsgType,
         /// What the client is doing.
         state: &'static str,
     },
     /// An OFFER or ACK without option 54.
     #[error("{0:?} without a server identifier")]
-    NoServerId(MessageType),
+    NoServerId(MsgType),
     /// An OFFER or ACK without an address.
     #[error("{0:?} with yiaddr 0.0.0.0")]
-    NoAddress(MessageType),
+    NoAddress(MsgType),
     /// An ACK or NAK from a server other than the one requested from.
     #[error("reply from {got}, but we requested from {want}")]
     OtherServer {
@@ -250,11 +246,6 @@ impl State {
     }
 }
 
-/// A failure to encode a request (which dhcproto does not do for the options used here).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cannot encode DHCP request: {0}")]
-pub struct EncodeError(String);
-
 /// The sans-IO DHCPv4 client (see the module docs).
 #[derive(Debug)]
 pub struct Client<E: Entropy> {
@@ -303,15 +294,12 @@ impl<E: Entropy> Client<E> {
     }
 
     /// What to do at `now`: transmit, wait, or stop.
-    ///
-    /// # Errors
-    /// [`EncodeError`] if a request cannot be encoded.
-    pub fn poll(&mut self, now: Instant) -> Result<Poll, EncodeError> {
+    pub fn poll(&mut self, now: Instant) -> Poll {
         if let State::Bound(b) = &self.state {
-            return Ok(Poll::Bound(b.clone()));
+            return Poll::Bound(b.clone());
         }
         if now >= self.deadline {
-            return Ok(Poll::TimedOut(self.stats.clone()));
+            return Poll::TimedOut(self.stats.clone());
         }
         let jitter = self.entropy.next_u32();
         match self.state.clone() {
@@ -322,7 +310,7 @@ impl<E: Entropy> Client<E> {
                     next_at: now + backoff(1, jitter),
                 };
                 self.stats.discovers += 1;
-                Ok(Poll::Transmit(self.discover(now)?))
+                Poll::Transmit(self.discover(now))
             }
             State::Selecting { sent, next_at } if now >= next_at => {
                 self.state = State::Selecting {
@@ -330,7 +318,7 @@ impl<E: Entropy> Client<E> {
                     next_at: now + backoff(sent + 1, jitter),
                 };
                 self.stats.discovers += 1;
-                Ok(Poll::Transmit(self.discover(now)?))
+                Poll::Transmit(self.discover(now))
             }
             State::Requesting { sent, next_at, .. } if now >= next_at && sent >= MAX_REQUESTS => {
                 self.state = State::Init { at: now };
@@ -341,19 +329,19 @@ impl<E: Entropy> Client<E> {
                 sent,
                 next_at,
             } if now >= next_at => {
-                let packet = self.request(now, &offer)?;
+                let packet = self.request(now, &offer);
                 self.state = State::Requesting {
                     offer,
                     sent: sent + 1,
                     next_at: now + backoff(sent + 1, jitter),
                 };
                 self.stats.requests += 1;
-                Ok(Poll::Transmit(packet))
+                Poll::Transmit(packet)
             }
             State::Init { at: t }
             | State::Selecting { next_at: t, .. }
-            | State::Requesting { next_at: t, .. } => Ok(Poll::Wait(t.min(self.deadline))),
-            State::Bound(b) => Ok(Poll::Bound(b)),
+            | State::Requesting { next_at: t, .. } => Poll::Wait(t.min(self.deadline)),
+            State::Bound(b) => Poll::Bound(b),
         }
     }
 
@@ -364,15 +352,12 @@ impl<E: Entropy> Client<E> {
     /// then unchanged.
     pub fn handle(&mut self, now: Instant, datagram: &[u8]) -> Result<Received, Ignored> {
         let msg = self.check(datagram)?;
-        let kind = msg.opts().msg_type().ok_or(Ignored::NoMessageType)?;
-        let server_id = match msg.opts().get(OptionCode::ServerIdentifier) {
-            Some(DhcpOption::ServerIdentifier(ip)) => Some(*ip),
-            _ => None,
-        };
+        let kind = msg.options.msg_type().ok_or(Ignored::NoMessageType)?;
+        let server_id = msg.options.ipv4(code::SERVER_ID);
         match (&self.state, kind) {
-            (State::Selecting { .. }, MessageType::Offer) => {
+            (State::Selecting { .. }, MsgType::Offer) => {
                 let server = server_id.ok_or(Ignored::NoServerId(kind))?;
-                let address = msg.yiaddr();
+                let address = msg.yiaddr;
                 if address.is_unspecified() {
                     return Err(Ignored::NoAddress(kind));
                 }
@@ -384,7 +369,7 @@ impl<E: Entropy> Client<E> {
                 };
                 Ok(Received::Offer { server, address })
             }
-            (State::Requesting { offer, .. }, MessageType::Ack) => {
+            (State::Requesting { offer, .. }, MsgType::Ack) => {
                 let server = server_id.unwrap_or(offer.server);
                 if server != offer.server {
                     return Err(Ignored::OtherServer {
@@ -392,14 +377,14 @@ impl<E: Entropy> Client<E> {
                         want: offer.server,
                     });
                 }
-                if msg.yiaddr().is_unspecified() {
+                if msg.yiaddr.is_unspecified() {
                     return Err(Ignored::NoAddress(kind));
                 }
                 let bound = lease::from_ack(&msg, server).map_err(Ignored::BadLease)?;
                 self.state = State::Bound(Box::new(bound));
                 Ok(Received::Ack { server })
             }
-            (State::Requesting { offer, .. }, MessageType::Nak) => {
+            (State::Requesting { offer, .. }, MsgType::Nak) => {
                 let server = server_id.unwrap_or(offer.server);
                 if server != offer.server {
                     return Err(Ignored::OtherServer {
@@ -407,10 +392,10 @@ impl<E: Entropy> Client<E> {
                         want: offer.server,
                     });
                 }
-                let message = match msg.opts().get(OptionCode::Message) {
-                    Some(DhcpOption::Message(m)) => Some(lease::clean(m)),
-                    _ => None,
-                };
+                let message = msg
+                    .options
+                    .get(code::MESSAGE)
+                    .map(|m| lease::clean(&String::from_utf8_lossy(m)));
                 self.stats.last_nak = Some(server);
                 self.stats.naks += 1;
                 // RFC 2131 §3.1 step 5: restart. A server that NAKs every time must not make
@@ -430,76 +415,44 @@ impl<E: Entropy> Client<E> {
     }
 
     /// Decodes and checks that a datagram is a reply to us.
-    fn check(&self, datagram: &[u8]) -> Result<Message, Ignored> {
-        if datagram.get(MAGIC_AT..MAGIC_AT + 4) != Some(&MAGIC[..]) {
-            return Err(Ignored::Malformed(format!(
-                "{} bytes without the DHCP magic cookie",
-                datagram.len()
-            )));
-        }
-        let msg = Message::decode(&mut Decoder::new(datagram))
-            .map_err(|e| Ignored::Malformed(e.to_string()))?;
-        if msg.opcode() != Opcode::BootReply {
+    fn check(&self, datagram: &[u8]) -> Result<Reply, Ignored> {
+        let msg = wire::parse_reply(datagram)?;
+        if msg.op != wire::OP_REPLY {
             return Err(Ignored::NotReply);
         }
-        if msg.xid() != self.xid {
+        if msg.xid != self.xid {
             return Err(Ignored::WrongXid {
-                got: msg.xid(),
+                got: msg.xid,
                 want: self.xid,
             });
         }
-        // Check hlen before chaddr(): dhcproto slices chaddr by the wire's hlen.
-        if usize::from(msg.hlen()) != self.mac.0.len() || msg.chaddr() != self.mac.0 {
+        if msg.chaddr != self.mac.0 {
             return Err(Ignored::WrongChaddr);
         }
         Ok(msg)
     }
 
-    fn base(&self, now: Instant, kind: MessageType) -> Message {
-        let mut msg = Message::new_with_id(
-            self.xid,
-            Ipv4Addr::UNSPECIFIED,
-            Ipv4Addr::UNSPECIFIED,
-            Ipv4Addr::UNSPECIFIED,
-            Ipv4Addr::UNSPECIFIED,
-            &self.mac.0,
-        );
+    fn encode(&self, now: Instant, kind: MsgType, offer: Option<&Offer>) -> Vec<u8> {
         let secs = now.saturating_duration_since(self.start).as_secs();
-        msg.set_flags(Flags::default().set_broadcast())
-            .set_secs(u16::try_from(secs).unwrap_or(u16::MAX));
-        let opts = msg.opts_mut();
-        opts.insert(DhcpOption::MessageType(kind));
-        let mut client_id = vec![1u8];
-        client_id.extend_from_slice(&self.mac.0);
-        opts.insert(DhcpOption::ClientIdentifier(client_id));
-        opts.insert(DhcpOption::ParameterRequestList(
-            PARAMETER_REQUEST_LIST
-                .iter()
-                .map(|c| OptionCode::from(*c))
-                .collect(),
-        ));
-        opts.insert(DhcpOption::MaxMessageSize(MAX_MESSAGE_SIZE));
-        opts.insert(DhcpOption::ClassIdentifier(VENDOR_CLASS.to_vec()));
-        opts.insert(DhcpOption::Unknown(UnknownOption::new(
-            OptionCode::from(175u8),
-            IPXE_FEATURES.to_vec(),
-        )));
-        msg
+        wire::emit_request(&RequestRepr {
+            kind,
+            xid: self.xid,
+            secs: u16::try_from(secs).unwrap_or(u16::MAX),
+            mac: self.mac.0,
+            requested_ip: offer.map(|o| o.address),
+            server_id: offer.map(|o| o.server),
+            parameter_list: &PARAMETER_REQUEST_LIST,
+            max_size: MAX_MESSAGE_SIZE,
+            vendor_class: VENDOR_CLASS,
+            ipxe: Some(&IPXE_FEATURES),
+        })
     }
 
-    fn discover(&self, now: Instant) -> Result<Vec<u8>, EncodeError> {
-        encode(&self.base(now, MessageType::Discover))
+    fn discover(&self, now: Instant) -> Vec<u8> {
+        self.encode(now, MsgType::Discover, None)
     }
 
-    fn request(&self, now: Instant, offer: &Offer) -> Result<Vec<u8>, EncodeError> {
-        let mut msg = self.base(now, MessageType::Request);
-        let opts = msg.opts_mut();
-        opts.insert(DhcpOption::RequestedIpAddress(offer.address));
-        opts.insert(DhcpOption::ServerIdentifier(offer.server));
-        encode(&msg)
+    fn request(&self, now: Instant, offer: &Offer) -> Vec<u8> {
+        self.encode(now, MsgType::Request, Some(offer))
     }
-}
-
-fn encode(msg: &Message) -> Result<Vec<u8>, EncodeError> {
-    msg.to_vec().map_err(|e| EncodeError(e.to_string()))
 }
