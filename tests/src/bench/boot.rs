@@ -9,8 +9,8 @@
 //! runs `modprobe iscsi_tcp` and `modprobe sd_mod` first, as initramfs-tools does). Times come
 //! from the guest's own /proc/uptime stamps:
 //!
-//! - agent: `agent-start` to `root-device-ready` (the agent has exited 0 and the device it
-//!   reported is a block device);
+//! - agent: `agent-start` to `agent-done`: the agent exits 0 only once the root LUN's block
+//!   device exists (the script then checks the device it reported, outside the timed window);
 //! - reference: `chain-start` to `root-device-ready` (/dev/sda exists).
 //!
 //! Every boot then mounts the device and prints the disk's marker; a boot that does not is a
@@ -333,10 +333,7 @@ pub fn boot(options: &BootOptions) -> Result<BootReport> {
                 }
                 let append = format!("{console} {}", out.agent_cmdline);
                 let report = one_boot(&lab, &rig, &format!("agent-{i}"), initrd, &append, true)?;
-                match (
-                    report.booted(),
-                    span(&report, "agent-start", "root-device-ready"),
-                ) {
+                match (report.booted(), span(&report, "agent-start", "agent-done")) {
                     (Ok(()), Some(t)) => {
                         log(&format!("agent boot {}: {t:.2} s", i + 1));
                         out.agent.push(t);

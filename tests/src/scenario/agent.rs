@@ -240,14 +240,12 @@ pub fn agent_binary() -> Result<PathBuf> {
 pub fn agent_script() -> String {
     [
         "mount -t tmpfs -o mode=0755 tmpfs /run || fail 'mount /run'\n\
-         stamp agent-start\n\
-         /bin/pxeroot-initiator &\n\
-         agent=$!\n\
-         ( sleep 15; [ -d /proc/$agent ] && for t in /proc/$agent/task/*; do \
+         ( sleep 15; for p in $(pidof pxeroot-initiator); do for t in /proc/$p/task/*; do \
              echo \"PXRT-STUCK $t $(cat $t/comm) wchan=$(cat $t/wchan) syscall=$(cat $t/syscall)\"; \
-             sed 's/^/PXRT-STUCK   /' $t/stack; done ) &\n\
+             sed 's/^/PXRT-STUCK   /' $t/stack; done; done ) &\n\
          watchdog=$!\n\
-         wait $agent\n\
+         stamp agent-start\n\
+         /bin/pxeroot-initiator\n\
          rc=$?\n\
          kill $watchdog 2>/dev/null\n\
          echo \"PXRT-AGENT-EXIT $rc\"\n\
