@@ -36,6 +36,8 @@ pub const BOOT_ISID: Isid = Isid([0x00, 0x02, 0x3d, 0x00, 0x00, 0x01]);
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// Longest pause between login rounds.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// How often a failure that keeps repeating is printed again.
+const REPEAT_EVERY: Duration = Duration::from_secs(5);
 /// Longest wait for one TCP connect.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Longest wait for one whole login exchange.
@@ -136,6 +138,9 @@ pub fn run(g: &Gathered, console: &mut Console) -> Result<attach::Attached, Boot
         console.say(&format!("warning: {w}"));
     }
 
+    if matches!(plan.auth, Auth::MutualChap { .. }) {
+        session::warm_up_random();
+    }
     // Modules load while the link comes up and DHCP runs.
     let modules = std::thread::spawn(|| {
         let mut lines = Vec::new();
@@ -212,6 +217,9 @@ pub fn run(g: &Gathered, console: &mut Console) -> Result<attach::Attached, Boot
     let mut backoff = FIRST_BACKOFF;
     let mut attempts = 0u32;
     let mut last_error: Option<AttemptError> = None;
+    // Repeated failures are printed when they change, else every REPEAT_EVERY.
+    let mut last_printed: Option<(String, Instant)> = None;
+    let mut repeats = 0u32;
     loop {
         attempts += 1;
         for &portal in &portals {
@@ -228,7 +236,25 @@ pub fn run(g: &Gathered, console: &mut Console) -> Result<attach::Attached, Boot
                     return attach_and_finish(li, &plan, &up, &spec, handle, portal, console);
                 }
                 Err(e) => {
-                    console.say(&e.to_string());
+                    let msg = e.to_string();
+                    let now = Instant::now();
+                    match &last_printed {
+                        Some((m, at)) if *m == msg && now - *at < REPEAT_EVERY => repeats += 1,
+                        Some((m, _)) if *m == msg => {
+                            repeats += 1;
+                            let left = deadline.saturating_duration_since(now).as_secs();
+                            console.say(&format!(
+                                "{msg} (still, after {repeats} more attempts; {left} s left)"
+                            ));
+                            last_printed = Some((msg, now));
+                            repeats = 0;
+                        }
+                        _ => {
+                            console.say(&msg);
+                            last_printed = Some((msg, now));
+                            repeats = 0;
+                        }
+                    }
                     if e.is_auth() || !e.retryable() {
                         return Err(BootFailure::new(e.exit_code(), e.to_string()));
                     }

@@ -415,8 +415,22 @@ impl AttemptError {
     }
 }
 
+/// Waits for the kernel's random generator on a thread of its own (see [`OsRandom`]).
+pub fn warm_up_random() {
+    std::thread::spawn(|| {
+        let mut b = [0u8; 16];
+        let _ = rand::RngCore::try_fill_bytes(&mut rand::rngs::OsRng, &mut b);
+    });
+}
+
 /// Random bytes for CHAP challenges from the operating system (getrandom). A failure is
 /// remembered and ends the login instead of producing weak challenges.
+///
+/// getrandom(2) waits until the kernel's generator is seeded. Early in a boot without RDRAND
+/// (QEMU TCG in the lab) that is about a second after the kernel starts, and a mutual-CHAP
+/// login pays it; the boot starts [`warm_up_random`] first thing so that the wait overlaps
+/// the network phase. A predictable challenge would let a recorded target response be
+/// replayed, so the agent does not fall back to an unseeded generator.
 #[derive(Debug, Default)]
 pub(crate) struct OsRandom {
     failed: bool,
@@ -424,7 +438,9 @@ pub(crate) struct OsRandom {
 
 impl Random for OsRandom {
     fn fill_bytes(&mut self, dest: &mut [u8]) {
-        if rand::RngCore::try_fill_bytes(&mut rand::rngs::OsRng, dest).is_err() {
+        let urandom = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(dest));
+        if urandom.is_err() && rand::RngCore::try_fill_bytes(&mut rand::rngs::OsRng, dest).is_err()
+        {
             self.failed = true;
         }
     }

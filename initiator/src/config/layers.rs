@@ -192,9 +192,20 @@ pub(super) fn dhcp_layer(d: &DhcpInfo, need_root: bool) -> Result<Layer, PlanErr
                 }
             }
         }
-        _ if need_root => {
+        Some(rp) if need_root => {
+            // Quote it unless it could carry credentials.
+            let shown = if rp.contains('@') {
+                String::new()
+            } else {
+                format!(" {rp:?}")
+            };
+            return Err(PlanError::DhcpRootPath(format!(
+                "netroot=dhcp, but the lease's root path{shown} is not an iscsi: path"
+            )));
+        }
+        None if need_root => {
             return Err(PlanError::DhcpRootPath(
-                "netroot=dhcp, but the lease has no iscsi: root path".into(),
+                "netroot=dhcp, but the lease has no root path".into(),
             ))
         }
         _ => {}

@@ -292,7 +292,7 @@ fn plan_errors() {
         ("iscsi_auto", None, None, None, "asks for the iBFT"),
         ("ip=ibft root=iscsi:192.0.2.1::::iqn.a:b", None, None, None, "asks for the iBFT"),
         ("rd.iscsi.firmware", None, Some(&ibft_no_target), None, "no valid boot target"),
-        ("netroot=dhcp", None, None, Some(&no_root), "no iscsi: root path"),
+        ("netroot=dhcp", None, None, Some(&no_root), "root path \"/srv/nfs/client\" is not an iscsi: path"),
         ("netroot=dhcp", None, None, Some(&bad_root), "option 17"),
         ("netroot=dhcp ip=192.0.2.10:::24::eth0:none", None, None, None, "netroot=dhcp"),
         ("iscsi_target_ip=192.0.2.1 ip=192.0.2.10:::24::eth0:none", None, None, None, "no target name"),
