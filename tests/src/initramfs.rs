@@ -94,6 +94,12 @@ impl<'k> Builder<'k> {
     /// # Errors
     /// As [`Builder::build`], or when a binary cannot be looked at.
     pub fn build_cached(self, dir: &Path) -> Result<PathBuf> {
+        // One build at a time in this process: test threads asking for the same archive wait
+        // for the first one's build and then reuse it.
+        static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _building = BUILDING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let key = self.cache_key()?;
         let out = dir.join(format!("initrd-{key:016x}.cpio"));
         if out.is_file() {
