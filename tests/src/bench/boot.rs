@@ -161,7 +161,7 @@ impl BootReport {
         let speedup = self.speedup();
         let _ = writeln!(
             s,
-            "| start to root block device, median (s) | {agent} | {:.2} | {:.1}x | ≥ {SPEEDUP_GOAL}x | {} |",
+            "| start to root block device, median (s) | {agent} | {:.2} | {:.2}x | ≥ {SPEEDUP_GOAL}x | {} |",
             median(&self.reference),
             speedup,
             verdict(self.speed_met())
