@@ -12,7 +12,8 @@
 //! modprobe) to load itself.
 //!
 //! [`Builder::build_cached`] reuses an archive built from the same inputs (by this or an earlier
-//! process), so a test file that boots many guests from one initramfs builds it once.
+//! process), so a test file that boots many guests from one initramfs builds it once; the cache
+//! keeps the 8 most recently used archives.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -93,9 +94,19 @@ impl<'k> Builder<'k> {
     /// # Errors
     /// As [`Builder::build`], or when a binary cannot be looked at.
     pub fn build_cached(self, dir: &Path) -> Result<PathBuf> {
+        // One build at a time in this process: test threads asking for the same archive wait
+        // for the first one's build and then reuse it.
+        static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _building = BUILDING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let key = self.cache_key()?;
         let out = dir.join(format!("initrd-{key:016x}.cpio"));
         if out.is_file() {
+            // Mark it used, so that pruning keeps it.
+            if let Ok(f) = fs::File::options().append(true).open(&out) {
+                let _ = f.set_modified(std::time::SystemTime::now());
+            }
             return Ok(out);
         }
         let work = dir.join(format!("initrd-{key:016x}.{}.work", std::process::id()));
@@ -109,7 +120,9 @@ impl<'k> Builder<'k> {
                 .with_context(|| format!("cannot move {} to {}", p.display(), out.display()))
         });
         let _ = fs::remove_dir_all(&work);
-        done.map(|()| out)
+        done?;
+        prune_cache(dir, CACHE_KEEP);
+        Ok(out)
     }
 
     fn cache_key(&self) -> Result<u64> {
@@ -205,6 +218,30 @@ impl<'k> Builder<'k> {
             bail!("cpio failed ({status}) building {}", out.display());
         }
         Ok(out.to_path_buf())
+    }
+}
+
+/// Archives [`Builder::build_cached`] keeps (each agent build makes a new one).
+const CACHE_KEEP: usize = 8;
+
+/// Remove all but the `keep` most recently used archives in a cache folder (best effort).
+fn prune_cache(dir: &Path, keep: usize) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut archives: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("initrd-") && n.ends_with(".cpio"))
+        })
+        .filter_map(|p| Some((fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .collect();
+    archives.sort_by_key(|a| std::cmp::Reverse(a.0));
+    for (_, old) in archives.iter().skip(keep) {
+        let _ = fs::remove_file(old);
     }
 }
 
@@ -503,6 +540,29 @@ mod tests {
             ]
         );
         assert!(parse_ldd("\tstatically linked\n").is_empty());
+    }
+
+    #[test]
+    fn cache_pruning_keeps_the_most_recently_used() {
+        let dir = std::env::temp_dir().join(format!("pxrt-prune-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let base = std::time::SystemTime::now();
+        for i in 0..4u64 {
+            let p = dir.join(format!("initrd-{i}.cpio"));
+            fs::write(&p, b"x").unwrap();
+            let f = fs::File::options().append(true).open(&p).unwrap();
+            f.set_modified(base - std::time::Duration::from_secs(100 - i))
+                .unwrap();
+        }
+        fs::write(dir.join("other.txt"), b"kept").unwrap();
+        prune_cache(&dir, 2);
+        let mut left: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["initrd-2.cpio", "initrd-3.cpio", "other.txt"]);
+        fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -353,10 +353,14 @@ pub fn guest_mount_and_print(marker_path: &str) -> String {
 }
 
 /// Guest-side shell: mount `device` (a path, or a shell expression such as `"$dev"`) read-only
-/// and print the marker file.
+/// and print the marker file. The mount is retried for up to 2 s: the device node can appear a
+/// moment before the disk can be read (`PXRT-MOUNT-RETRIES n` tells when that happened).
 pub fn guest_mount_device_and_print(device: &str, marker_path: &str) -> String {
     format!(
-        "mount -t ext4 -o ro {device} /mnt || fail \"mount {device}\"\n\
+        "n=0; while ! mount -t ext4 -o ro {device} /mnt 2>/dev/null; do n=$((n+1)); \
+           if [ $n -gt 200 ]; then mount -t ext4 -o ro {device} /mnt || fail \"mount {device}\"; break; fi; \
+           sleep 0.01; done\n\
+         [ $n -gt 0 ] && echo \"PXRT-MOUNT-RETRIES $n\"\n\
          stamp root-mounted\n\
          echo \"PXRT-MARKER $(cat /mnt/{marker_path})\"\n\
          stamp marker-read\n\

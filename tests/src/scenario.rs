@@ -111,7 +111,8 @@ pub struct Report {
     pub steps: &'static [&'static str],
     /// pxeroot-initiator's exit code, when the chain ran it.
     pub agent_exit: Option<i32>,
-    /// The `pxeroot-initiator: ...` lines the agent printed on the console.
+    /// Every `pxeroot-initiator: ...` line the agent printed on the console (its progress
+    /// and its errors).
     pub agent_errors: Vec<String>,
     /// The guest's IPv4 address on eth0 after the agent ran (`ip addr` line), when it got one.
     pub guest_address: Option<String>,
@@ -121,6 +122,8 @@ pub struct Report {
     pub target_started: Option<Duration>,
     /// The lines of /run/net-eth0.conf after the agent ran (empty when it is missing).
     pub net_conf: Vec<String>,
+    /// The end of each host-side log (dnsmasq, tgtd, pxeroot-target) when the boot ended.
+    pub host_logs: String,
 }
 
 /// The boot steps every successful chain stamps, in order.
@@ -312,6 +315,23 @@ impl Rig {
         Qemu::spawn(&self.ns, name, &spec)
     }
 
+    /// The last `lines` lines of each host-side daemon's log, headed by its name.
+    pub fn host_logs(&self, lines: usize) -> String {
+        let mut s = String::new();
+        for name in ["dnsmasq.log", "tgtd.log", "pxeroot-target.log"] {
+            let Ok(text) = std::fs::read_to_string(self.ns.run_dir().join(name)) else {
+                continue;
+            };
+            let all: Vec<&str> = text.lines().collect();
+            s.push_str(&format!("--- {name} (last {lines} lines) ---\n"));
+            for line in &all[all.len().saturating_sub(lines)..] {
+                s.push_str(line);
+                s.push('\n');
+            }
+        }
+        s
+    }
+
     /// What the guest printed, as a [`Report`] titled `title` whose success means `steps`.
     pub fn report(
         &self,
@@ -359,6 +379,7 @@ impl Rig {
                     Some(l.text[i + "PXRT-NETCONF ".len()..].trim().to_string())
                 })
                 .collect(),
+            host_logs: self.host_logs(40),
             timeline: Timeline::from_console(title, &console),
             console,
         }

@@ -6,8 +6,8 @@
 //!   `$PXEROOT_TARGET` (tools/bench points it at the release build).
 //! - `boot [--boots N] [--out FILE]`: boots with pxeroot-initiator against boots with udhcpc +
 //!   iscsistart (see [`pxeroot_tests::bench::boot`]); prints the table as Markdown (and writes
-//!   it to FILE) and exits 1 when the agent fails or the speed goal is missed. The agent is
-//!   `$PXEROOT_INITIATOR` or the static release build.
+//!   it to FILE) and exits 1 when the agent fails or a goal (4x faster, at most 2 MiB) is
+//!   missed. The agent is `$PXEROOT_INITIATOR` or `tools/build-agent`'s build.
 
 use std::process::ExitCode;
 

@@ -2,6 +2,10 @@
 //!
 //! - `demo`: the main job, a diskless client booting from pxeroot-target, with its boot
 //!   timeline; `tools/demo` runs it.
+//! - `agent [--server pxeroot|tgtd] [--auth none|chap|mutual] [--params debian|root|netroot|dhcp]
+//!   [--down] [--delay SECONDS] [--wrong-secret] [--timeout SECONDS] [-- EXTRA CMDLINE...]`: one
+//!   agent boot (see [`scenario::agent_chain`]); prints the timeline, the console from the
+//!   agent's start and the host logs; exits 1 unless the guest booted.
 //! - `cleanup`: remove what killed lab runs left behind.
 //! - `hold`: set up a namespace with tgtd, dnsmasq and a running guest, print `HELD ...` and wait
 //!   to be killed; the cleanup test kills it with SIGKILL.
@@ -9,12 +13,12 @@
 use std::io::Write;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use pxeroot_tests::initramfs::Builder;
 use pxeroot_tests::netns::{self, Netns};
 use pxeroot_tests::peers::{Chap, DhcpConfig, Dnsmasq, Tgtd};
 use pxeroot_tests::qemu::{Boot, Qemu, Spec};
-use pxeroot_tests::scenario::{self, RefOptions, Server};
+use pxeroot_tests::scenario::{self, AgentOptions, Auth, Params, RefOptions, Server};
 use pxeroot_tests::Lab;
 
 fn main() -> Result<()> {
@@ -29,7 +33,8 @@ fn main() -> Result<()> {
             Ok(())
         }
         Some("hold") => hold(),
-        _ => bail!("usage: pxeroot-lab demo | cleanup | hold"),
+        Some("agent") => agent(&std::env::args().skip(2).collect::<Vec<_>>()),
+        _ => bail!("usage: pxeroot-lab demo | agent [OPTIONS] [-- CMDLINE] | cleanup | hold"),
     }
 }
 
@@ -59,6 +64,64 @@ fn demo() -> Result<()> {
             Ok(())
         }
         Err(e) => bail!("boot failed: {e}"),
+    }
+}
+
+fn agent(args: &[String]) -> Result<()> {
+    let mut opts = AgentOptions::default();
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || {
+            it.next()
+                .map(String::as_str)
+                .with_context(|| format!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "--server" => {
+                opts.server = match value()? {
+                    "pxeroot" => Server::Pxeroot,
+                    "tgtd" => Server::Tgtd,
+                    v => bail!("--server: pxeroot or tgtd, not {v}"),
+                }
+            }
+            "--auth" => {
+                opts.auth = match value()? {
+                    "none" => Auth::None,
+                    "chap" => Auth::Chap,
+                    "mutual" => Auth::Mutual,
+                    v => bail!("--auth: none, chap or mutual, not {v}"),
+                }
+            }
+            "--params" => {
+                opts.params = match value()? {
+                    "debian" => Params::Debian,
+                    "root" => Params::RootIscsi,
+                    "netroot" => Params::Netroot,
+                    "dhcp" => Params::NetrootDhcp,
+                    v => bail!("--params: debian, root, netroot or dhcp, not {v}"),
+                }
+            }
+            "--delay" => opts.target_delay = Some(Duration::from_secs(value()?.parse()?)),
+            "--timeout" => opts.guest_timeout = Duration::from_secs(value()?.parse()?),
+            "--down" => opts.target_down = true,
+            "--wrong-secret" => opts.wrong_secret = true,
+            "--" => {
+                opts.extra_cmdline = it.by_ref().cloned().collect::<Vec<_>>().join(" ");
+            }
+            f => bail!("unknown option {f}"),
+        }
+    }
+    let lab = Lab::require()?;
+    let report = scenario::agent_chain(&lab, &opts)?;
+    println!("{}", report.timeline);
+    println!("agent exit {:?}", report.agent_exit);
+    println!("{}", report.agent_console());
+    match report.booted() {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            eprintln!("pxeroot-lab: the agent boot failed: {e}");
+            std::process::exit(1);
+        }
     }
 }
 

@@ -10,7 +10,9 @@
 //! The guest's `/init` mounts a tmpfs on /run, stamps `agent-start`, runs the agent with no
 //! arguments (so it reads /proc/cmdline), prints `PXRT-AGENT-EXIT <code>`, stamps `agent-done`
 //! (or `agent-failed` and powers off), then checks that /run/pxeroot/root-device names a block
-//! device, mounts it and prints the marker.
+//! device, mounts it and prints the marker. An agent still running 15 s after its start gets
+//! each thread's wchan, current syscall and kernel stack printed (`PXRT-STUCK` lines), so that a
+//! hang shows where it hangs.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -155,7 +157,7 @@ impl Default for AgentOptions {
             target_delay: None,
             target_down: false,
             wrong_secret: false,
-            guest_timeout: Duration::from_secs(200),
+            guest_timeout: Duration::from_secs(100),
         }
     }
 }
@@ -238,9 +240,14 @@ pub fn agent_binary() -> Result<PathBuf> {
 pub fn agent_script() -> String {
     [
         "mount -t tmpfs -o mode=0755 tmpfs /run || fail 'mount /run'\n\
+         ( sleep 15; for p in $(pidof pxeroot-initiator); do for t in /proc/$p/task/*; do \
+             echo \"PXRT-STUCK $t $(cat $t/comm) wchan=$(cat $t/wchan) syscall=$(cat $t/syscall)\"; \
+             sed 's/^/PXRT-STUCK   /' $t/stack; done; done ) &\n\
+         watchdog=$!\n\
          stamp agent-start\n\
          /bin/pxeroot-initiator\n\
          rc=$?\n\
+         kill $watchdog 2>/dev/null\n\
          echo \"PXRT-AGENT-EXIT $rc\"\n\
          if [ $rc -ne 0 ]; then stamp agent-failed; fail \"pxeroot-initiator exited $rc\"; fi\n\
          stamp agent-done\n\
@@ -336,7 +343,8 @@ pub fn agent_cmdline(opts: &AgentOptions) -> String {
 }
 
 /// dnsmasq arguments for `opts`: the root path (option 17) and the initiator name (option
-/// 203, sent even when not asked for) for `netroot=dhcp`.
+/// 203, sent even when not asked for) for `netroot=dhcp`. Unquoted: dnsmasq keeps quotes of a
+/// command-line value as part of the option (neither value has a comma or looks like hex).
 fn dhcp_options(opts: &AgentOptions) -> Vec<String> {
     match opts.params {
         Params::NetrootDhcp => vec![
@@ -372,11 +380,17 @@ pub fn agent_chain(lab: &Lab, opts: &AgentOptions) -> Result<Report> {
         rig.serve(opts.server, chap.as_ref(), mutual.as_ref())?;
         target_started = Some(started.elapsed());
     }
-    // The guest powers off at the end of its script or at its first failure.
-    qemu.wait_exit(opts.guest_timeout)
-        .context("agent chain guest")?;
+    // The guest powers off at the end of its script or at its first failure; one that does
+    // not (a hung agent) is killed and reported as such, with what it printed until then.
+    let hung = qemu.wait_exit(opts.guest_timeout).is_err();
     let mut report = rig.report(qemu.lines(), &opts.title(), AGENT_STEPS);
     report.target_started = target_started;
+    if hung && report.failure.is_none() {
+        report.failure = Some(format!(
+            "the guest did not power off within {} s (killed); the agent was still running",
+            opts.guest_timeout.as_secs()
+        ));
+    }
     Ok(report)
 }
 
@@ -409,17 +423,20 @@ impl Report {
         Ok(())
     }
 
-    /// The console from the agent's start on (for messages and the coordinator).
+    /// The console from the agent's start on (host seconds since QEMU started, then the
+    /// line), followed by the end of the host-side logs: what a failed agent test prints.
     pub fn agent_console(&self) -> String {
         let from = self
             .console
             .iter()
             .position(|l| l.text.contains("agent-start"))
             .unwrap_or(0);
-        self.console[from..]
+        let mut s: String = self.console[from..]
             .iter()
             .map(|l| format!("{:>7.2}  {}\n", l.at.as_secs_f64(), l.text))
-            .collect()
+            .collect();
+        s.push_str(&self.host_logs);
+        s
     }
 }
 
