@@ -50,6 +50,7 @@
 mod boot;
 mod cmdline;
 mod config;
+mod events;
 mod kernel;
 mod net;
 mod plan;

@@ -5,7 +5,7 @@
 //! (none, CHAP, mutual CHAP) against both targets (pxeroot-target, tgtd).
 //!
 //! Run with `cargo test -p pxeroot-tests --test agent_boot -- --show-output` as root. The agent
-//! comes from `build/x86_64-unknown-linux-gnu/release/pxeroot-initiator` (or
+//! comes from `build/x86_64-unknown-linux-gnu/agent/pxeroot-initiator` (`tools/build-agent`, or
 //! `$PXEROOT_INITIATOR`); boots run one at a time whatever the thread count.
 
 // Test code: a failed unwrap or panic is a failed test (helpers outside #[test] too).

@@ -256,8 +256,10 @@ pub fn attach(
     guard.nl.call(&Request::conn(Op::StartConn, h, sid, cid))?;
     log(&format!("session {sid} running on SCSI host {host_no}"));
     let lun = linux_lun(&spec.lun);
+    // Subscribed before the scan, so that the disk's uevent cannot be missed.
+    let events = crate::events::Events::open(crate::events::Kind::Uevent);
     scan(host_no)?;
-    let (device, scsi_address) = wait_for_block(host_no, lun, spec, spec.device_timeout)?;
+    let (device, scsi_address) = wait_for_block(host_no, lun, spec, &events)?;
     guard.armed = false;
     Ok(Attached {
         sid,
@@ -301,8 +303,9 @@ fn wait_for_block(
     host_no: u32,
     lun: u64,
     spec: &AttachSpec<'_>,
-    timeout: Duration,
+    events: &crate::events::Events,
 ) -> Result<(PathBuf, String), KernelError> {
+    let timeout = spec.device_timeout;
     let start = Instant::now();
     // The scan is synchronous: the LUN's SCSI device exists now or not at all. Allow a short
     // grace for a target that answers REPORT LUNS late.
@@ -351,7 +354,8 @@ fn wait_for_block(
             }
             None => {}
         }
-        std::thread::sleep(Duration::from_millis(2));
+        // A uevent (the disk, its driver binding) wakes the wait; 50 ms is the fallback.
+        events.wait(Duration::from_millis(50));
     }
 }
 

@@ -11,8 +11,9 @@
 //!    `ip=` says; then address with prefix and broadcast, default route and MTU, flushing
 //!    nothing else.
 //!
-//! Interfaces and carrier are polled every [`POLL_INTERVAL`]: cheaper in code than a netlink
-//! event subscription, and 15 ms is well under the time a NIC takes to negotiate a link.
+//! Interfaces and carrier are read from sysfs whenever rtnetlink announces a link change
+//! ([`crate::events`]), and at least every [`POLL_INTERVAL`]: no busy polling while the
+//! module loader needs the CPU.
 //! [`write_run_files`] then records the result where initramfs-tools and open-iscsi look.
 //!
 //! Every step logs one human line; no secret is ever logged (the DHCP-provided CHAP secrets
@@ -43,8 +44,8 @@ pub use runfile::write_run_files;
 
 /// Where interfaces are listed.
 pub const SYS_CLASS_NET: &str = "/sys/class/net";
-/// How often interface presence and carrier are polled.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(5);
+/// Longest wait between two looks at sysfs when no link event arrives.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// What the network phase configured.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -273,6 +274,8 @@ fn wait_for_link(
 ) -> Result<SysIface, NetError> {
     let deadline = t0 + timeout;
     let mut raised: Vec<u32> = Vec::new();
+    // Subscribed before the first look, so that no change falls between look and wait.
+    let events = crate::events::Events::open(crate::events::Kind::Link);
     loop {
         let all = iface::scan(sys).map_err(|source| NetError::Sysfs {
             path: sys.to_path_buf(),
@@ -321,7 +324,7 @@ fn wait_for_link(
                 },
             });
         }
-        std::thread::sleep(POLL_INTERVAL);
+        events.wait(POLL_INTERVAL.min(deadline.saturating_duration_since(Instant::now())));
     }
 }
 
