@@ -124,3 +124,22 @@ fn netroot_dhcp_alone_takes_the_root_path_from_dhcp_option_17() {
     });
     assert_reserved_address(&report);
 }
+
+/// Two portals, the first without a host behind it: the agent says why it failed and logs in
+/// through the second.
+#[test]
+fn a_dead_first_portal_is_reported_and_the_second_one_used() {
+    let report = boot(AgentOptions {
+        extra_cmdline: "iscsi_target_ip=10.0.0.9,10.0.0.2".into(),
+        ..Default::default()
+    });
+    let console = report.agent_console();
+    assert!(
+        console.contains("10.0.0.9:3260"),
+        "no message about the first portal\n{console}"
+    );
+    assert!(
+        console.contains("at 10.0.0.2:3260"),
+        "not logged in through the second portal\n{console}"
+    );
+}

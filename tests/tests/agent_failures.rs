@@ -109,3 +109,21 @@ fn target_up_20_s_after_the_guest_is_reached_and_the_boot_completes() {
         done.as_secs_f64()
     );
 }
+
+/// A LUN the target does not have: exit 15 naming the LUN and the LUNs the target has, and the
+/// half-built kernel session is gone (no /sys/class/iscsi_session/session* left behind).
+#[test]
+fn a_missing_lun_is_reported_and_its_kernel_session_removed() {
+    let report = run(AgentOptions {
+        extra_cmdline: "pxeroot.lun=5".into(),
+        ..Default::default()
+    });
+    assert_failed(&report, 15, 20.0);
+    assert_says(&report, &["LUN 5 not present", "target has LUN 0"]);
+    let console = report.agent_console();
+    let sessions = console
+        .lines()
+        .find_map(|l| l.split_once("PXRT-SESSIONS").map(|(_, rest)| rest.trim()))
+        .unwrap_or_else(|| panic!("no PXRT-SESSIONS line\n{console}"));
+    assert_eq!(sessions, ".", "sessions left after the failure:\n{console}");
+}

@@ -249,7 +249,10 @@ pub fn agent_script() -> String {
          rc=$?\n\
          kill $watchdog 2>/dev/null\n\
          echo \"PXRT-AGENT-EXIT $rc\"\n\
-         if [ $rc -ne 0 ]; then stamp agent-failed; fail \"pxeroot-initiator exited $rc\"; fi\n\
+         if [ $rc -ne 0 ]; then\n\
+           echo PXRT-SESSIONS $(ls /sys/class/iscsi_session 2>/dev/null) .\n\
+           stamp agent-failed; fail \"pxeroot-initiator exited $rc\"\n\
+         fi\n\
          stamp agent-done\n\
          dev=$(cat /run/pxeroot/root-device) || fail 'no /run/pxeroot/root-device'\n\
          [ -b \"$dev\" ] || fail \"root device $dev is not a block device\"\n\
