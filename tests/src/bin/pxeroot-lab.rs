@@ -16,9 +16,9 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use pxeroot_tests::initramfs::Builder;
 use pxeroot_tests::netns::{self, Netns};
-use pxeroot_tests::peers::{Chap, DhcpConfig, Dnsmasq, Tgtd};
+use pxeroot_tests::peers::{DhcpConfig, Dnsmasq, Tgtd};
 use pxeroot_tests::qemu::{Boot, Qemu, Spec};
-use pxeroot_tests::scenario::{self, AgentOptions, Auth, Params, RefOptions, Server};
+use pxeroot_tests::scenario::{self, AgentOptions, Auth, Params, Server};
 use pxeroot_tests::Lab;
 
 fn main() -> Result<()> {
@@ -41,24 +41,24 @@ fn main() -> Result<()> {
 fn demo() -> Result<()> {
     let lab = Lab::require()?;
     println!("pxeroot demo: a diskless QEMU client boots its root disk from pxeroot-target.");
-    println!("Until issues 4 and 5 land, the client logs in with open-iscsi's iscsistart and gets");
-    println!("its address from dnsmasq; pxeroot-target serves the disk with CHAP.\n");
-    let chap = Chap {
-        user: "client".into(),
-        secret: "client-secret-1".into(),
-    };
-    let opts = RefOptions {
+    println!("pxeroot-initiator in the client's initramfs brings up the NIC (DHCP from dnsmasq");
+    println!("until issue 5), logs in with CHAP and hands the session to the kernel.\n");
+    let opts = AgentOptions {
         server: Server::Pxeroot,
-        chap: Some(chap),
-        dhcp: true,
+        auth: Auth::Chap,
         ..Default::default()
     };
-    let report = scenario::reference_chain(&lab, &opts)?;
+    let report = scenario::agent_chain(&lab, &opts)?;
     println!("{}", report.timeline);
+    for line in report.agent_console().lines() {
+        if line.contains("pxeroot-initiator:") {
+            println!("{line}");
+        }
+    }
     match report.booted() {
         Ok(()) => {
             println!(
-                "root disk mounted over iSCSI; marker read back: {}",
+                "\nroot disk mounted over iSCSI; marker read back: {}",
                 report.marker_expected
             );
             Ok(())
