@@ -82,19 +82,13 @@ pub fn default_params() -> LocalParams {
     LocalParams {
         header_digest: vec![DigestKind::None, DigestKind::Crc32c],
         data_digest: vec![DigestKind::None, DigestKind::Crc32c],
-        max_connections: 1,
         initial_r2t: false,
         immediate_data: true,
         max_recv_data_segment_length: 262_144,
         max_burst_length: 16_776_192,
         first_burst_length: 262_144,
-        default_time2wait: 2,
-        default_time2retain: 20,
-        max_outstanding_r2t: 1,
-        data_pdu_in_order: true,
-        data_sequence_in_order: true,
-        error_recovery_level: 0,
-        auth_methods: vec!["None".to_owned()],
+        // The rest are RFC 7143's defaults, which is what iscsi_tcp implements.
+        ..LocalParams::default()
     }
 }
 

@@ -49,21 +49,13 @@ fn target(args: &[String]) -> Result<ExitCode> {
         }
     }
     let report = bench::target(&options)?;
-    let text = format!(
-        "## pxeroot-target vs tgtd ({})\n\n{}",
-        bench_date(),
-        report.markdown()
-    );
-    println!("{text}");
-    if let Some(path) = out {
-        std::fs::write(&path, &text).with_context(|| format!("cannot write {path}"))?;
-    }
-    if report.goals_met() {
-        Ok(ExitCode::SUCCESS)
-    } else {
-        eprintln!("pxeroot-bench: at least one goal was missed (see MISSED above)");
-        Ok(ExitCode::from(1))
-    }
+    finish(
+        "pxeroot-target vs tgtd",
+        &report.markdown(),
+        out,
+        report.goals_met(),
+        "at least one goal was missed (see MISSED above)",
+    )
 }
 
 fn boot(args: &[String]) -> Result<ExitCode> {
@@ -85,21 +77,13 @@ fn boot(args: &[String]) -> Result<ExitCode> {
         }
     }
     let report = bench::boot::boot(&options)?;
-    let text = format!(
-        "## Boot path: pxeroot-initiator vs udhcpc + iscsistart ({})\n\n{}",
-        bench_date(),
-        report.markdown()
-    );
-    println!("{text}");
-    if let Some(path) = out {
-        std::fs::write(&path, &text).with_context(|| format!("cannot write {path}"))?;
-    }
-    if report.goal_met() {
-        Ok(ExitCode::SUCCESS)
-    } else {
-        eprintln!("pxeroot-bench: the agent failed or the goal was missed (see above)");
-        Ok(ExitCode::from(1))
-    }
+    finish(
+        "Boot path: pxeroot-initiator vs udhcpc + iscsistart",
+        &report.markdown(),
+        out,
+        report.goal_met(),
+        "the agent failed or the goal was missed (see above)",
+    )
 }
 
 /// Today's date (UTC) from `date`, for the report heading.
@@ -110,4 +94,26 @@ fn bench_date() -> String {
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default()
+}
+
+/// Prints the report under a dated title, writes it to `out` if given, and exits 1 (with
+/// `missed` on stderr) unless the goals were met.
+fn finish(
+    title: &str,
+    markdown: &str,
+    out: Option<String>,
+    met: bool,
+    missed: &str,
+) -> Result<ExitCode> {
+    let text = format!("## {title} ({})\n\n{markdown}", bench_date());
+    println!("{text}");
+    if let Some(path) = out {
+        std::fs::write(&path, &text).with_context(|| format!("cannot write {path}"))?;
+    }
+    if met {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("pxeroot-bench: {missed}");
+        Ok(ExitCode::from(1))
+    }
 }
