@@ -216,7 +216,15 @@ pub fn run(g: &Gathered, console: &mut Console) -> Result<attach::Attached, Boot
                         li.elapsed.as_secs_f64()
                     ));
                     let handle = modules.wait(console)?;
-                    return attach_and_finish(li, &plan, &up, &spec, handle, portal, console);
+                    return attach_and_finish(
+                        li,
+                        &plan,
+                        &up,
+                        &spec,
+                        (handle, &mut modules),
+                        portal,
+                        console,
+                    );
                 }
                 Err(e) => {
                     let msg = e.to_string();
@@ -273,55 +281,64 @@ pub fn run(g: &Gathered, console: &mut Console) -> Result<attach::Attached, Boot
 }
 
 /// The kernel modules, loading on a thread of their own while the network comes up and the
-/// login runs (the login is userspace TCP; only the attach needs iscsi_tcp).
+/// login runs (the login is userspace TCP; only the attach needs iscsi_tcp). The thread loads
+/// iscsi_tcp first and reports the transport, then sd_mod while the session is set up and
+/// scanned.
 pub struct ModuleLoad {
-    thread: Option<std::thread::JoinHandle<ModuleResult>>,
+    transport: std::sync::mpsc::Receiver<TransportLoaded>,
+    thread: Option<std::thread::JoinHandle<DiskLoaded>>,
     done: Option<Result<u64, BootFailure>>,
 }
 
-type ModuleResult = (Result<u64, KernelError>, Vec<String>, Duration);
+/// The transport's handle (or why not), the modules loaded, how long it took.
+type TransportLoaded = (Result<u64, KernelError>, Vec<String>, Duration);
+/// sd_mod's result and the modules loaded.
+type DiskLoaded = (Result<(), KernelError>, Vec<String>);
+
+const LOADER_DIED: &str = "the module loader thread failed";
 
 impl ModuleLoad {
-    /// Starts loading; the boot starts this before anything else.
+    /// Starts loading.
     pub fn start() -> Self {
-        let thread = std::thread::spawn(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
             let t0 = Instant::now();
             let mut loaded = Vec::new();
             let r = kernel::prepare(&mut |l| loaded.push(l.to_owned()));
-            (r, loaded, t0.elapsed())
+            let failed = r.is_err();
+            let _ = tx.send((r, loaded, t0.elapsed()));
+            if failed {
+                return (Ok(()), Vec::new());
+            }
+            let mut loaded = Vec::new();
+            let r = kernel::prepare_disk(&mut |l| loaded.push(l.to_owned()));
+            (r, loaded)
         });
         ModuleLoad {
+            transport: rx,
             thread: Some(thread),
             done: None,
         }
     }
 
-    fn join(&mut self, console: &mut Console) {
-        let Some(t) = self.thread.take() else {
-            return;
-        };
-        self.done = Some(match t.join() {
-            Ok((r, loaded, took)) => {
-                if !loaded.is_empty() {
-                    console.say(&format!(
-                        "kernel modules ready in {:.3} s: {}",
-                        took.as_secs_f64(),
-                        loaded.join(", ")
-                    ));
-                }
-                r.map_err(|e| BootFailure::new(e.exit_code(), e.to_string()))
-            }
-            Err(_) => Err(BootFailure::new(
-                exit::KERNEL,
-                "the module loader thread failed",
-            )),
-        });
+    fn record(&mut self, got: TransportLoaded, console: &mut Console) {
+        let (r, loaded, took) = got;
+        if !loaded.is_empty() {
+            console.say(&format!(
+                "iSCSI modules ready in {:.3} s: {}",
+                took.as_secs_f64(),
+                loaded.join(", ")
+            ));
+        }
+        self.done = Some(r.map_err(|e| BootFailure::new(e.exit_code(), e.to_string())));
     }
 
     /// Fails if loading already finished with an error; never waits.
     fn check(&mut self, console: &mut Console) -> Result<(), BootFailure> {
-        if self.thread.as_ref().is_some_and(|t| t.is_finished()) {
-            self.join(console);
+        if self.done.is_none() {
+            if let Ok(got) = self.transport.try_recv() {
+                self.record(got, console);
+            }
         }
         match &self.done {
             Some(Err(e)) => Err(BootFailure::new(e.code, e.message.clone())),
@@ -329,16 +346,35 @@ impl ModuleLoad {
         }
     }
 
-    /// Waits for the modules; returns the tcp transport's handle.
+    /// Waits for iscsi_tcp; returns the tcp transport's handle.
     fn wait(&mut self, console: &mut Console) -> Result<u64, BootFailure> {
-        self.join(console);
+        if self.done.is_none() {
+            match self.transport.recv() {
+                Ok(got) => self.record(got, console),
+                Err(_) => self.done = Some(Err(BootFailure::new(exit::KERNEL, LOADER_DIED))),
+            }
+        }
         match &self.done {
             Some(Ok(h)) => Ok(*h),
             Some(Err(e)) => Err(BootFailure::new(e.code, e.message.clone())),
-            None => Err(BootFailure::new(
-                exit::KERNEL,
-                "the module loader thread failed",
-            )),
+            None => Err(BootFailure::new(exit::KERNEL, LOADER_DIED)),
+        }
+    }
+
+    /// Waits for sd_mod; adds what it loaded to `loaded`.
+    fn wait_disk(&mut self, loaded: &mut Vec<String>) -> Result<(), KernelError> {
+        let Some(t) = self.thread.take() else {
+            return Ok(());
+        };
+        match t.join() {
+            Ok((r, mut names)) => {
+                loaded.append(&mut names);
+                r
+            }
+            Err(_) => Err(KernelError::Module {
+                name: "sd_mod".into(),
+                cause: LOADER_DIED.into(),
+            }),
         }
     }
 }
@@ -348,7 +384,7 @@ fn attach_and_finish(
     plan: &Plan,
     up: &NetUp,
     spec: &LoginSpec<'_>,
-    handle: u64,
+    (handle, modules): (u64, &mut ModuleLoad),
     portal: SocketAddr,
     console: &mut Console,
 ) -> Result<attach::Attached, BootFailure> {
@@ -379,7 +415,17 @@ fn attach_and_finish(
         device_timeout: DEVICE_TIMEOUT,
     };
     let session::LoggedIn { stream, .. } = li;
-    let attached = attach::attach(stream, &aspec, &mut |l| console.say(l)).map_err(|e| {
+    let mut disk_modules = Vec::new();
+    let result = attach::attach(
+        stream,
+        &aspec,
+        &mut || modules.wait_disk(&mut disk_modules),
+        &mut |l| console.say(l),
+    );
+    if !disk_modules.is_empty() {
+        console.say(&format!("disk driver loaded: {}", disk_modules.join(", ")));
+    }
+    let attached = result.map_err(|e| {
         let msg = match &e {
             KernelError::LunMissing { .. } => e.to_string(),
             _ => format!("handing the session to the kernel failed: {e}"),

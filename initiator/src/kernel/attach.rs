@@ -212,9 +212,12 @@ fn optional(param: Param) -> bool {
 ///
 /// # Errors
 /// [`KernelError`] naming the step.
+/// `after_scan` runs once the scan has added the SCSI devices and before the wait for the
+/// block device (the boot waits there for sd_mod, which binds to devices added before it).
 pub fn attach(
     stream: TcpStream,
     spec: &AttachSpec<'_>,
+    after_scan: &mut dyn FnMut() -> Result<(), KernelError>,
     log: &mut dyn FnMut(&str),
 ) -> Result<Attached, KernelError> {
     let mut nl = IscsiNetlink::open()?;
@@ -259,6 +262,7 @@ pub fn attach(
     // Subscribed before the scan, so that the disk's uevent cannot be missed.
     let events = crate::events::Events::open(crate::events::Kind::Uevent);
     scan(host_no)?;
+    after_scan()?;
     let (device, scsi_address) = wait_for_block(host_no, lun, spec, &events)?;
     guard.armed = false;
     Ok(Attached {

@@ -133,7 +133,16 @@ fn have_crc32c() -> bool {
         })
 }
 
-/// Loads iscsi_tcp (with its dependencies), sd_mod and crc32c when missing, and returns the tcp
+/// Loads sd_mod, the SCSI disk driver, when missing. It binds to disks found before it loads
+/// as well, so the boot loads it while the session is set up and scanned.
+///
+/// # Errors
+/// [`KernelError::Module`].
+pub fn prepare_disk(log: &mut dyn FnMut(&str)) -> Result<(), KernelError> {
+    modules::ensure(&["sd_mod"], log)
+}
+
+/// Loads iscsi_tcp (with its dependencies) and crc32c when missing, and returns the tcp
 /// transport's handle.
 ///
 /// # Errors
@@ -142,7 +151,6 @@ pub fn prepare(log: &mut dyn FnMut(&str)) -> Result<u64, KernelError> {
     if !Path::new(TCP_TRANSPORT).exists() {
         modules::ensure(&["iscsi_tcp"], log)?;
     }
-    modules::ensure(&["sd_mod"], log)?;
     if !have_crc32c() {
         let loaded = modules::ensure(&["crc32c_intel"], log)
             .or_else(|_| modules::ensure(&["crc32c_generic"], log));
