@@ -64,6 +64,17 @@ impl Console {
         }
     }
 
+    /// Prints the kernel's uptime (`/proc/uptime`) at the agent's start, derived from now.
+    fn say_start_uptime(&mut self) {
+        let uptime: Option<f64> = std::fs::read_to_string("/proc/uptime")
+            .ok()
+            .and_then(|t| t.split_whitespace().next()?.parse().ok());
+        if let Some(up) = uptime {
+            let at_start = up - self.start.elapsed().as_secs_f64();
+            self.say(&format!("started at kernel uptime {at_start:.3} s"));
+        }
+    }
+
     /// Prints one line.
     pub fn say(&mut self, msg: &str) {
         let t = self.start.elapsed().as_secs_f64();
@@ -76,7 +87,7 @@ impl Console {
 }
 
 /// Why the boot failed: the message for the console and the exit code.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct BootFailure {
     /// The exit code (see main.rs).
     pub code: u8,
@@ -119,23 +130,14 @@ fn portal_addrs(plan: &Plan) -> Result<Vec<SocketAddr>, BootFailure> {
 /// # Errors
 /// [`BootFailure`] with the phase's exit code and message.
 pub fn run(g: &Gathered, console: &mut Console) -> Result<attach::Attached, BootFailure> {
-    let inputs = Inputs {
-        cmdline: &g.boot,
-        iscsi_initramfs: g.iscsi_initramfs.as_deref(),
-        initiatorname: g.initiatorname.as_deref(),
-        ibft: g.ibft.as_ref(),
-        dhcp: None,
-    };
-    let plan = config::resolve(&inputs).map_err(|e| {
-        let code = if e.is_not_configured() {
-            exit::NOT_CONFIGURED
-        } else {
-            exit::BAD_CONFIG
-        };
-        BootFailure::new(code, e.to_string())
-    })?;
+    let inputs = g.inputs();
+    let plan =
+        config::resolve(&inputs).map_err(|e| BootFailure::new(e.exit_code(), e.to_string()))?;
     for w in &plan.warnings {
         console.say(&format!("warning: {w}"));
+    }
+    if plan.debug {
+        console.say_start_uptime();
     }
 
     // Modules load from here on, while the link comes up, DHCP runs and the login runs: they
@@ -163,7 +165,7 @@ pub fn run(g: &Gathered, console: &mut Console) -> Result<attach::Attached, Boot
             dhcp: Some(up.dhcp.as_ref().unwrap_or(&empty)),
             ..inputs
         };
-        config::resolve(&inputs).map_err(|e| BootFailure::new(exit::BAD_CONFIG, e.to_string()))?
+        config::resolve(&inputs).map_err(|e| BootFailure::new(e.exit_code(), e.to_string()))?
     };
     let initiator_name = plan
         .initiator_name
@@ -341,7 +343,7 @@ impl ModuleLoad {
             }
         }
         match &self.done {
-            Some(Err(e)) => Err(BootFailure::new(e.code, e.message.clone())),
+            Some(Err(e)) => Err(e.clone()),
             _ => Ok(()),
         }
     }
@@ -356,7 +358,7 @@ impl ModuleLoad {
         }
         match &self.done {
             Some(Ok(h)) => Ok(*h),
-            Some(Err(e)) => Err(BootFailure::new(e.code, e.message.clone())),
+            Some(Err(e)) => Err(e.clone()),
             None => Err(BootFailure::new(exit::KERNEL, LOADER_DIED)),
         }
     }

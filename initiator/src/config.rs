@@ -130,6 +130,16 @@ impl PlanError {
     pub fn is_not_configured(&self) -> bool {
         matches!(self, PlanError::NotConfigured)
     }
+
+    /// The agent's exit code: "nothing to do" when no iSCSI root is configured, else "bad
+    /// configuration".
+    pub fn exit_code(&self) -> u8 {
+        if self.is_not_configured() {
+            crate::exit::NOT_CONFIGURED
+        } else {
+            crate::exit::BAD_CONFIG
+        }
+    }
 }
 
 /// The initiator name pxeroot makes up from a MAC when none is configured.

@@ -216,6 +216,19 @@ pub struct Gathered {
     pub ibft_error: Option<String>,
 }
 
+impl Gathered {
+    /// The inputs of [`config::resolve`], before any DHCP lease.
+    pub fn inputs(&self) -> config::Inputs<'_> {
+        config::Inputs {
+            cmdline: &self.boot,
+            iscsi_initramfs: self.iscsi_initramfs.as_deref(),
+            initiatorname: self.initiatorname.as_deref(),
+            ibft: self.ibft.as_ref(),
+            dhcp: None,
+        }
+    }
+}
+
 /// Reads the command line (or `cmdline_arg`) and, unless `no_files`, the initramfs files and
 /// the iBFT.
 fn gather(cmdline_arg: Option<String>, no_files: bool) -> Result<Gathered, Outcome> {
@@ -260,22 +273,10 @@ fn plan(cmdline_arg: Option<String>, no_files: bool) -> Outcome {
         Ok(g) => g,
         Err(out) => return out,
     };
-    let inputs = config::Inputs {
-        cmdline: &g.boot,
-        iscsi_initramfs: g.iscsi_initramfs.as_deref(),
-        initiatorname: g.initiatorname.as_deref(),
-        ibft: g.ibft.as_ref(),
-        dhcp: None,
-    };
-    let plan = match config::resolve(&inputs) {
+    let plan = match config::resolve(&g.inputs()) {
         Ok(p) => p,
         Err(e) => {
-            let code = if e.is_not_configured() {
-                exit::NOT_CONFIGURED
-            } else {
-                exit::BAD_CONFIG
-            };
-            let mut out = Outcome::fail(code, &e);
+            let mut out = Outcome::fail(e.exit_code(), &e);
             if let (config::PlanError::NoIbft(_), Some(ie)) = (&e, &g.ibft_error) {
                 out.stderr.push(format!("pxeroot-initiator: {ie}"));
             }
@@ -356,7 +357,13 @@ fn main() -> ExitCode {
             print(&out);
             ExitCode::from(out.code)
         }
-        Some(Command::NetUp(args)) => ExitCode::from(net::cli::run(args)),
+        Some(Command::NetUp(args)) => match gather(args.cmdline.clone(), true) {
+            Ok(g) => ExitCode::from(net::cli::run(&args, &g)),
+            Err(out) => {
+                print(&out);
+                ExitCode::from(out.code)
+            }
+        },
         Some(Command::Boot(BootArgs { cmdline, no_files })) => {
             ExitCode::from(boot(cmdline, no_files))
         }

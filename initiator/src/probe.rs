@@ -286,21 +286,13 @@ fn default_initiator() -> Result<String, ProbeError> {
             }
         }
     }
-    let mut names: Vec<String> = std::fs::read_dir("/sys/class/net")
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n != "lo")
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    let mac = names.iter().find_map(|n| {
-        std::fs::read_to_string(format!("/sys/class/net/{n}/address"))
-            .ok()
-            .and_then(|a| Mac::parse(a.trim()))
-            .filter(|m| m.0 != [0; 6])
-    });
+    let mut ifaces =
+        crate::net::iface::scan(Path::new(crate::net::SYS_CLASS_NET)).unwrap_or_default();
+    ifaces.sort_by(|a, b| a.name.cmp(&b.name));
+    let mac = ifaces
+        .iter()
+        .filter(|i| !i.loopback)
+        .find_map(|i| i.mac.filter(|m| m.0 != [0; 6]));
     let mac = mac.unwrap_or_else(|| {
         let mut b = [0u8; 6];
         OsRandom::default().fill_bytes(&mut b);

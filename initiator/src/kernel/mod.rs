@@ -118,13 +118,7 @@ impl KernelError {
 /// Whether the kernel's crypto API offers crc32c (built in or loaded): modules.builtin first,
 /// as generating /proc/crypto costs the kernel more than reading a small file.
 fn have_crc32c() -> bool {
-    let builtin = modules::modules_dir()
-        .and_then(|d| {
-            std::fs::read_to_string(d.join("modules.builtin"))
-                .map_err(|e| KernelError::sysfs(&d, e))
-        })
-        .is_ok_and(|t| t.lines().any(|l| l.contains("/crc32c")));
-    builtin
+    modules::any_builtin(&["crc32c_generic", "crc32c_intel"])
         || std::fs::read_to_string("/proc/crypto").is_ok_and(|t| {
             t.lines().any(|l| {
                 l.split_once(':')

@@ -69,6 +69,14 @@ fn builtin(text: &str, name: &str) -> bool {
     text.lines().any(|l| name_of(l.trim()) == want)
 }
 
+/// Whether the running kernel's `modules.builtin` lists any of `names`.
+pub fn any_builtin(names: &[&str]) -> bool {
+    modules_dir()
+        .ok()
+        .and_then(|d| std::fs::read_to_string(d.join("modules.builtin")).ok())
+        .is_some_and(|text| names.iter().any(|n| builtin(&text, n)))
+}
+
 /// Where modules live for the running kernel.
 pub fn modules_dir() -> Result<PathBuf, KernelError> {
     let uts = nix::sys::utsname::uname().map_err(|e| KernelError::socket("uname", e))?;

@@ -20,34 +20,16 @@ pub struct NetUpArgs {
     pub run_dir: Option<PathBuf>,
 }
 
-/// Runs `net-up`; returns the exit code.
-pub fn run(args: NetUpArgs) -> u8 {
+/// Runs `net-up` on the command line `main` gathered (no initramfs files, no iBFT); returns
+/// the exit code.
+pub fn run(args: &NetUpArgs, g: &crate::Gathered) -> u8 {
     let fail = |code: u8, msg: &dyn std::fmt::Display| {
         eprintln!("pxeroot-initiator: {msg}");
         code
     };
-    let text = match args.cmdline {
-        Some(s) => s,
-        None => match std::fs::read_to_string("/proc/cmdline") {
-            Ok(s) => s,
-            Err(e) => return fail(exit::INTERNAL, &format!("/proc/cmdline: {e}")),
-        },
-    };
-    let boot = match crate::cmdline::parse(&text) {
-        Ok(b) => b,
-        Err(e) => return fail(exit::BAD_CONFIG, &e),
-    };
-    let inputs = config::Inputs {
-        cmdline: &boot,
-        iscsi_initramfs: None,
-        initiatorname: None,
-        ibft: None,
-        dhcp: None,
-    };
-    let plan = match config::resolve(&inputs) {
+    let plan = match config::resolve(&g.inputs()) {
         Ok(p) => p,
-        Err(e) if e.is_not_configured() => return fail(exit::NOT_CONFIGURED, &e),
-        Err(e) => return fail(exit::BAD_CONFIG, &e),
+        Err(e) => return fail(e.exit_code(), &e),
     };
     let up = match super::bring_up(&plan, &mut |line| eprintln!("pxeroot-initiator: {line}")) {
         Ok(up) => up,
