@@ -231,22 +231,25 @@ pub fn run(g: &Gathered, console: &mut Console) -> Result<attach::Attached, Boot
                 Err(e) => {
                     let msg = e.to_string();
                     let now = Instant::now();
-                    match &last_printed {
-                        Some((m, at)) if *m == msg && now - *at < REPEAT_EVERY => repeats += 1,
-                        Some((m, _)) if *m == msg => {
-                            repeats += 1;
+                    let same = last_printed.as_ref().is_some_and(|(m, _)| *m == msg);
+                    let due = last_printed
+                        .as_ref()
+                        .is_none_or(|(_, at)| now - *at >= REPEAT_EVERY);
+                    if same && !due {
+                        repeats += 1;
+                    } else {
+                        let line = if same {
                             let left = deadline.saturating_duration_since(now).as_secs();
-                            console.say(&format!(
-                                "{msg} (still, after {repeats} more attempts; {left} s left)"
-                            ));
-                            last_printed = Some((msg, now));
-                            repeats = 0;
-                        }
-                        _ => {
-                            console.say(&msg);
-                            last_printed = Some((msg, now));
-                            repeats = 0;
-                        }
+                            format!(
+                                "{msg} (still, after {} more attempts; {left} s left)",
+                                repeats + 1
+                            )
+                        } else {
+                            msg.clone()
+                        };
+                        console.say(&line);
+                        last_printed = Some((msg, now));
+                        repeats = 0;
                     }
                     if e.is_auth() || !e.retryable() {
                         return Err(BootFailure::new(e.exit_code(), e.to_string()));
