@@ -4,3 +4,5 @@
 pub mod iscsi;
 
 pub mod config;
+pub mod dhcp;
+pub mod tftp;
