@@ -2,6 +2,14 @@
 //! timeout (2349) and windowsize (7440). Files come from a [`Resolver`]: the root folder, or boot
 //! configuration generated per client.
 //!
+//! Layout: [`packet`] (wire codec), [`options`] (negotiation policy), [`transfer`] (the sans-IO
+//! read-transfer state machine) are pure and fuzzed; [`server`] is the thin tokio adapter and
+//! [`root`] the file system side of [`RootDir`].
+//!
+//! Write requests are refused with error 2. A "netascii" read is served as octet: the bytes
+//! go out unchanged (no LF to CR LF translation), because boot files are binary and a
+//! translated size would break tsize; "mail" and unknown modes are refused with error 4.
+//!
 //! CONTRACT (filled in by the TFTP work; `main` builds [`Settings`] and runs [`Server::serve`]).
 //! Names here are the interface; add items if needed, do not rename.
 
@@ -9,6 +17,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+pub mod options;
+pub mod packet;
+mod root;
+pub mod server;
+pub mod transfer;
+
+pub use server::{Bound, Server};
 
 /// Server settings from `[server]` and `[tftp]`.
 #[derive(Debug, Clone)]

@@ -1,0 +1,513 @@
+//! The TFTP I/O adapter on tokio: the listen socket, one task and one new UDP socket per
+//! transfer, the cap on concurrent transfers, file reading, and the log lines.
+//!
+//! All protocol decisions are in [`super::packet`], [`super::options`] and
+//! [`super::transfer`]; this file moves bytes and time. Each transfer socket is bound to the
+//! listen address's IP on an ephemeral port (its TID) and, like the listen socket, to the
+//! interface when one is configured. It stays unconnected so that a datagram from another TID
+//! can be answered with error 5 (RFC 1350 §4) before being dropped.
+//!
+//! CANCEL-SAFETY: [`Bound::serve`] owns its transfer tasks in a `JoinSet`; when `stop` turns true
+//! it returns and the set is dropped, which aborts transfers in flight (they hold no state that
+//! outlives them but their socket and their slot).
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::fs::File;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::FileExt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use nix::sys::socket::{
+    bind, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage,
+};
+use tokio::net::UdpSocket;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+use super::options::{negotiate, Limits};
+use super::packet::{data_header, error_packet, ErrorCode, Mode, Packet, PacketError, Request};
+use super::transfer::{Outcome, Params, ReadTransfer, Transmit};
+use super::{OpenError, Resolver, Settings, Source};
+
+/// Largest datagram accepted on either socket (requests rarely exceed 512 bytes).
+const RECV_BUF: usize = 65536;
+/// Bytes of file read ahead per read, and the most queued for sending before a flush.
+const CHUNK: usize = 256 * 1024;
+
+/// The TFTP server (read-only).
+#[derive(Debug)]
+pub struct Server {
+    settings: Settings,
+    resolver: Arc<dyn Resolver>,
+}
+
+/// A server whose listen socket is bound.
+#[derive(Debug)]
+pub struct Bound {
+    shared: Arc<Shared>,
+    socket: UdpSocket,
+    local: SocketAddr,
+}
+
+#[derive(Debug)]
+struct Shared {
+    settings: Settings,
+    resolver: Arc<dyn Resolver>,
+    slots: Arc<Semaphore>,
+    /// Clients with a transfer in flight: a retransmitted RRQ must not start a second one.
+    active: Mutex<HashSet<SocketAddr>>,
+}
+
+impl Server {
+    /// A server with these settings and files.
+    pub fn new(settings: Settings, resolver: Arc<dyn Resolver>) -> Server {
+        Server { settings, resolver }
+    }
+
+    /// Bind the listen socket (and the interface, when set). Must run inside a tokio runtime.
+    ///
+    /// # Errors
+    /// When the socket cannot be created or bound.
+    pub fn bind(self) -> io::Result<Bound> {
+        let settings = self.settings;
+        let std_socket = udp_socket(settings.listen, settings.interface.as_deref())?;
+        let socket = UdpSocket::from_std(std_socket)?;
+        let local = socket.local_addr()?;
+        let slots = Arc::new(Semaphore::new(settings.max_transfers));
+        Ok(Bound {
+            shared: Arc::new(Shared {
+                settings,
+                resolver: self.resolver,
+                slots,
+                active: Mutex::new(HashSet::new()),
+            }),
+            socket,
+            local,
+        })
+    }
+
+    /// Bind and serve until `stop` turns true.
+    ///
+    /// # Errors
+    /// When the listen socket cannot be bound or fails.
+    pub async fn serve(self, stop: watch::Receiver<bool>) -> io::Result<()> {
+        self.bind()?.serve(stop).await
+    }
+}
+
+/// A non-blocking UDP socket bound to `addr`, and to `interface` first when given.
+fn udp_socket(addr: SocketAddr, interface: Option<&str>) -> io::Result<std::net::UdpSocket> {
+    let family = match addr {
+        SocketAddr::V4(_) => AddressFamily::Inet,
+        SocketAddr::V6(_) => AddressFamily::Inet6,
+    };
+    let fd: OwnedFd = socket(
+        family,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )?;
+    if let Some(dev) = interface {
+        setsockopt(&fd, sockopt::BindToDevice, &OsString::from(dev))?;
+    }
+    if addr.is_ipv6() {
+        setsockopt(&fd, sockopt::Ipv6V6Only, &true)?;
+    }
+    bind(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        &SockaddrStorage::from(addr),
+    )?;
+    Ok(std::net::UdpSocket::from(fd))
+}
+
+async fn wait_stop(stop: &mut watch::Receiver<bool>) {
+    // A dropped sender means nobody can stop us any more: stop too.
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+impl Bound {
+    /// The bound listen address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Serve requests until `stop` turns true; transfers in flight are then aborted.
+    ///
+    /// # Errors
+    /// Never at present (receive errors are logged and the loop goes on); the type leaves room.
+    pub async fn serve(self, mut stop: watch::Receiver<bool>) -> io::Result<()> {
+        info!(
+            max_transfers = self.shared.settings.max_transfers,
+            "TFTP server listening on {}", self.local
+        );
+        let mut tasks = JoinSet::new();
+        let mut buf = vec![0u8; RECV_BUF];
+        loop {
+            tokio::select! {
+                _ = wait_stop(&mut stop) => break,
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                r = self.socket.recv_from(&mut buf) => match r {
+                    Ok((n, peer)) => {
+                        let data = buf.get(..n).unwrap_or_default();
+                        self.on_datagram(data, peer, &mut tasks).await;
+                    }
+                    Err(e) => warn!(error = %e, "TFTP receive failed"),
+                },
+            }
+        }
+        info!("TFTP server stopped ({} transfers aborted)", tasks.len());
+        Ok(())
+    }
+
+    async fn reply(&self, peer: SocketAddr, code: ErrorCode, message: &str) {
+        if let Err(e) = self
+            .socket
+            .send_to(&error_packet(code, message), peer)
+            .await
+        {
+            debug!(%peer, error = %e, "cannot send a TFTP error");
+        }
+    }
+
+    async fn on_datagram(&self, data: &[u8], peer: SocketAddr, tasks: &mut JoinSet<()>) {
+        match Packet::parse(data) {
+            Ok(Packet::Rrq(req)) => self.on_read_request(req, peer, tasks).await,
+            Ok(Packet::Wrq(req)) => {
+                warn!(%peer, file = %req.filename, "TFTP write request refused: this server is read-only");
+                self.reply(peer, ErrorCode::ACCESS_VIOLATION, "access violation")
+                    .await;
+            }
+            Ok(other) => {
+                debug!(%peer, packet = ?other, "TFTP packet for no transfer on the server port; ignored");
+            }
+            Err(PacketError::UnknownOpcode(op)) => {
+                warn!(%peer, opcode = op, "TFTP unknown opcode {op}; answered with error 4");
+                self.reply(peer, ErrorCode::ILLEGAL_OPERATION, "illegal operation")
+                    .await;
+            }
+            Err(e) => {
+                warn!(%peer, error = %e, "TFTP malformed request; answered with error 4");
+                self.reply(peer, ErrorCode::ILLEGAL_OPERATION, "malformed request")
+                    .await;
+            }
+        }
+    }
+
+    async fn on_read_request(&self, req: Request, peer: SocketAddr, tasks: &mut JoinSet<()>) {
+        match req.mode {
+            Mode::Octet | Mode::Netascii => {}
+            _ => {
+                warn!(%peer, file = %req.filename, mode = req.mode.as_str(), "TFTP transfer mode refused");
+                self.reply(peer, ErrorCode::ILLEGAL_OPERATION, "unsupported mode")
+                    .await;
+                return;
+            }
+        }
+        let shared = &self.shared;
+        if shared
+            .active
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&peer)
+        {
+            debug!(%peer, file = %req.filename, "retransmitted RRQ for a transfer in flight; ignored");
+            return;
+        }
+        let Ok(permit) = Arc::clone(&shared.slots).try_acquire_owned() else {
+            warn!(%peer, file = %req.filename, max = shared.settings.max_transfers,
+                "TFTP too many transfers; request refused");
+            self.reply(peer, ErrorCode::NOT_DEFINED, "too many transfers")
+                .await;
+            return;
+        };
+        shared
+            .active
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(peer);
+        let slot = Slot {
+            shared: Arc::clone(shared),
+            peer,
+            _permit: permit,
+        };
+        let local_ip = self.local.ip();
+        tasks.spawn(async move {
+            let file = req.filename.clone();
+            if let Err(e) = transfer(&slot, local_ip, req).await {
+                warn!(peer = %slot.peer, %file, error = %e, "TFTP transfer failed");
+            }
+        });
+    }
+}
+
+/// A transfer's slot: its permit and its entry in the active set, both released on drop.
+#[derive(Debug)]
+struct Slot {
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.shared
+            .active
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.peer);
+    }
+}
+
+/// What a transfer reads from.
+#[derive(Debug)]
+enum Content {
+    File {
+        file: File,
+        size: u64,
+        buf: Vec<u8>,
+        start: u64,
+    },
+    Bytes(Arc<[u8]>),
+}
+
+impl Content {
+    fn new(source: Source) -> io::Result<Content> {
+        Ok(match source {
+            Source::File(file) => Content::File {
+                size: file.metadata()?.len(),
+                file,
+                buf: Vec::new(),
+                start: 0,
+            },
+            Source::Bytes(b) => Content::Bytes(b),
+        })
+    }
+
+    fn size(&self) -> u64 {
+        match self {
+            Content::File { size, .. } => *size,
+            Content::Bytes(b) => b.len() as u64,
+        }
+    }
+
+    /// Append `len` bytes at `offset` to `out`. Files are read ahead [`CHUNK`] bytes at a time.
+    fn append(&mut self, offset: u64, len: usize, out: &mut Vec<u8>) -> io::Result<()> {
+        let short = || {
+            io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file shrank during the transfer",
+            )
+        };
+        match self {
+            Content::Bytes(b) => {
+                let from = usize::try_from(offset).map_err(|_| short())?;
+                out.extend_from_slice(b.get(from..from + len).ok_or_else(short)?);
+            }
+            Content::File {
+                file, buf, start, ..
+            } => {
+                let end = offset + len as u64;
+                if offset < *start || end > *start + buf.len() as u64 {
+                    buf.resize(CHUNK.max(len), 0);
+                    let mut got = 0;
+                    while got < buf.len() {
+                        let n = file.read_at(&mut buf[got..], offset + got as u64)?;
+                        if n == 0 {
+                            break;
+                        }
+                        got += n;
+                    }
+                    buf.truncate(got);
+                    *start = offset;
+                }
+                let from = usize::try_from(offset - *start).map_err(|_| short())?;
+                out.extend_from_slice(buf.get(from..from + len).ok_or_else(short)?);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn open_error(e: &OpenError, peer: SocketAddr, file: &str) -> (ErrorCode, String) {
+    match e {
+        OpenError::NotFound => {
+            info!(%peer, %file, "TFTP file not found");
+            (ErrorCode::FILE_NOT_FOUND, "file not found".into())
+        }
+        OpenError::Denied(reason) => {
+            warn!(%peer, %file, "TFTP read refused: {reason}");
+            (ErrorCode::ACCESS_VIOLATION, "access violation".into())
+        }
+        OpenError::Io(err) => {
+            warn!(%peer, %file, error = %err, "TFTP cannot open the file");
+            (ErrorCode::NOT_DEFINED, err.to_string())
+        }
+    }
+}
+
+/// One read transfer from its own socket.
+async fn transfer(slot: &Slot, local_ip: IpAddr, req: Request) -> io::Result<()> {
+    let settings = &slot.shared.settings;
+    let peer = slot.peer;
+    let socket = UdpSocket::from_std(udp_socket(
+        SocketAddr::new(local_ip, 0),
+        settings.interface.as_deref(),
+    )?)?;
+    let opened = slot
+        .shared
+        .resolver
+        .open(&req.filename, peer)
+        .and_then(|s| Content::new(s).map_err(OpenError::Io));
+    let mut content = match opened {
+        Ok(c) => c,
+        Err(e) => {
+            let (code, message) = open_error(&e, peer, &req.filename);
+            socket.send_to(&error_packet(code, &message), peer).await?;
+            return Ok(());
+        }
+    };
+    let size = content.size();
+    let limits = Limits {
+        max_blksize: settings.max_blksize,
+        max_window: settings.max_window,
+    };
+    let negotiated = negotiate(&req.options, limits, size);
+    if req.mode == Mode::Netascii {
+        debug!(%peer, file = %req.filename, "netascii request served as octet");
+    }
+    let params = Params {
+        size,
+        blksize: negotiated.blksize,
+        window: negotiated.window,
+        timeout: negotiated.timeout.unwrap_or(settings.timeout),
+        retries: settings.retries,
+        oack: !negotiated.oack.is_empty(),
+    };
+    let oack = Packet::Oack {
+        options: negotiated.oack,
+    }
+    .to_vec();
+    debug!(%peer, file = %req.filename, ?params, "TFTP transfer starts");
+    let started = Instant::now();
+    let mut fsm = ReadTransfer::new(params);
+    let mut out: Vec<u8> = Vec::with_capacity(CHUNK + usize::from(params.blksize) + 4);
+    let mut lens: Vec<usize> = Vec::new();
+    let mut rbuf = vec![0u8; RECV_BUF];
+    loop {
+        let now = tokio::time::Instant::now().into_std();
+        while let Some(tx) = fsm.poll_transmit(now) {
+            let before = out.len();
+            match tx {
+                Transmit::Oack => out.extend_from_slice(&oack),
+                Transmit::Data { block, offset, len } => {
+                    out.extend_from_slice(&data_header(block));
+                    if let Err(e) = content.append(offset, len, &mut out) {
+                        out.truncate(before);
+                        flush(&socket, peer, &mut out, &mut lens).await?;
+                        socket
+                            .send_to(&error_packet(ErrorCode::NOT_DEFINED, "read error"), peer)
+                            .await?;
+                        return Err(e);
+                    }
+                }
+                Transmit::Error { code, message } => {
+                    out.extend_from_slice(&error_packet(code, &message));
+                }
+            }
+            lens.push(out.len() - before);
+            if out.len() >= CHUNK {
+                flush(&socket, peer, &mut out, &mut lens).await?;
+            }
+        }
+        flush(&socket, peer, &mut out, &mut lens).await?;
+        if let Some(outcome) = fsm.outcome() {
+            report(outcome, peer, &req.filename, &params, &fsm, started);
+            return Ok(());
+        }
+        let deadline = fsm.poll_at().unwrap_or_else(|| now + params.timeout);
+        tokio::select! {
+            r = socket.recv_from(&mut rbuf) => {
+                let (n, from) = r?;
+                handle(&socket, &mut fsm, peer, rbuf.get(..n).unwrap_or_default(), from).await;
+                // Take whatever else already arrived before sending again.
+                while let Ok((n, from)) = socket.try_recv_from(&mut rbuf) {
+                    handle(&socket, &mut fsm, peer, rbuf.get(..n).unwrap_or_default(), from).await;
+                }
+            }
+            () = tokio::time::sleep_until(deadline.into()) => {}
+        }
+    }
+}
+
+async fn handle(
+    socket: &UdpSocket,
+    fsm: &mut ReadTransfer,
+    peer: SocketAddr,
+    data: &[u8],
+    from: SocketAddr,
+) {
+    if from != peer {
+        debug!(%peer, %from, "TFTP packet from another TID; answered with error 5");
+        let _ = socket
+            .send_to(
+                &error_packet(ErrorCode::UNKNOWN_TID, "unknown transfer ID"),
+                from,
+            )
+            .await;
+        return;
+    }
+    match Packet::parse(data) {
+        Ok(p) => fsm.handle(&p),
+        Err(e) => debug!(%peer, error = %e, "malformed TFTP packet in a transfer; ignored"),
+    }
+}
+
+/// Send the queued packets (`lens` gives their lengths, in order).
+async fn flush(
+    socket: &UdpSocket,
+    peer: SocketAddr,
+    out: &mut Vec<u8>,
+    lens: &mut Vec<usize>,
+) -> io::Result<()> {
+    let mut at = 0;
+    for len in lens.iter() {
+        if let Some(packet) = out.get(at..at + len) {
+            socket.send_to(packet, peer).await?;
+        }
+        at += len;
+    }
+    out.clear();
+    lens.clear();
+    Ok(())
+}
+
+fn report(
+    outcome: &Outcome,
+    peer: SocketAddr,
+    file: &str,
+    params: &Params,
+    fsm: &ReadTransfer,
+    started: Instant,
+) {
+    let ms = started.elapsed().as_millis();
+    let stats = fsm.stats();
+    match outcome {
+        Outcome::Completed => info!(
+            %peer, %file, bytes = params.size, blksize = params.blksize, window = params.window,
+            ms, resent = stats.resent, "TFTP sent {file}"
+        ),
+        Outcome::TimedOut => warn!(
+            %peer, %file, timeouts = stats.timeouts,
+            "TFTP transfer abandoned: the client stopped answering"
+        ),
+        Outcome::ClientError { code, message } => info!(
+            %peer, %file, %code, %message, "TFTP transfer ended by the client"
+        ),
+        Outcome::Illegal(what) => warn!(%peer, %file, "TFTP transfer ended: {what}"),
+    }
+}
