@@ -511,3 +511,6 @@ fn report(
         Outcome::Illegal(what) => warn!(%peer, %file, "TFTP transfer ended: {what}"),
     }
 }
+
+#[cfg(test)]
+mod tests;
