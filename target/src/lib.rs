@@ -5,4 +5,5 @@ pub mod iscsi;
 
 pub mod config;
 pub mod dhcp;
+pub mod pxe;
 pub mod tftp;
