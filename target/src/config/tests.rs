@@ -246,7 +246,7 @@ fn a_client_entry_expands_into_target_acl_reservation_and_boot_files() {
 
     use crate::tftp::{Resolver, Source};
     let (_, files) = crate::pxe::tftp_settings(&config).unwrap();
-    let peer: std::net::SocketAddr = "10.0.0.5:2000".parse().unwrap();
+    let peer: SocketAddr = "10.0.0.5:2000".parse().unwrap();
     let text = |path: &str| match files.open(path, peer).unwrap() {
         Source::Bytes(b) => String::from_utf8(b.to_vec()).unwrap(),
         Source::File(_) => panic!("{path} should be generated"),
@@ -286,8 +286,8 @@ fn chap_in_cmdline_is_served_to_the_clients_own_address_only() {
     let config = Config::parse(&text).config.unwrap();
     let (_, files) = crate::pxe::tftp_settings(&config).unwrap();
     use crate::tftp::{OpenError, Resolver, Source};
-    let own: std::net::SocketAddr = "10.0.0.5:2000".parse().unwrap();
-    let other: std::net::SocketAddr = "10.0.0.6:2000".parse().unwrap();
+    let own: SocketAddr = "10.0.0.5:2000".parse().unwrap();
+    let other: SocketAddr = "10.0.0.6:2000".parse().unwrap();
     match files
         .open("pxelinux.cfg/01-52-54-00-12-34-56", own)
         .unwrap()
