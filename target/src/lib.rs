@@ -6,4 +6,5 @@ pub mod iscsi;
 pub mod config;
 pub mod dhcp;
 pub mod pxe;
+pub mod ra;
 pub mod tftp;

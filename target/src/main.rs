@@ -11,8 +11,8 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use pxeroot_target::config::{Config, Severity};
 use pxeroot_target::iscsi::server::Server;
-use pxeroot_target::{dhcp, pxe, tftp};
-use tracing::{error, info};
+use pxeroot_target::{dhcp, pxe, ra, tftp};
+use tracing::{error, info, warn};
 
 #[derive(Parser)]
 #[command(
@@ -184,6 +184,15 @@ fn serve(path: &std::path::Path) -> ExitCode {
             let t = tftp::Server::new(settings, Arc::new(files));
             let stop = stop_rx.clone();
             tasks.spawn(async move { ("TFTP", t.serve(stop).await.map_err(|e| e.to_string())) });
+        }
+        if let Some((interface, macs)) = pxe::ra_settings(&config) {
+            let stop = stop_rx.clone();
+            // Not fatal: without it iPXE only waits for IPv6 as it always does.
+            tokio::spawn(async move {
+                if let Err(e) = ra::serve(&interface, macs, stop).await {
+                    warn!(error = %e, interface, "cannot answer IPv6 router solicitations; iPXE clients will wait ~13 s for IPv6");
+                }
+            });
         }
         let listen = config.iscsi.listen.clone();
         let iscsi_stop = stop_rx.clone();

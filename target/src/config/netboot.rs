@@ -58,6 +58,9 @@ pub struct DhcpConfig {
     pub efi_loader: Option<String>,
     /// UDP port (67).
     pub port: u16,
+    /// Answer IPv6 router solicitations from clients with an empty advertisement, which ends
+    /// iPXE's ~13 s wait for IPv6 (default: on in full mode, off in proxy mode).
+    pub ipv6_ra: bool,
 }
 
 impl DhcpConfig {
@@ -292,6 +295,7 @@ pub(super) fn dhcp(c: &mut Collector<'_>, d: &toml::Spanned<wire::Dhcp>) -> Opti
             .map_or_else(|| "pxelinux.0".to_string(), |b| b.get_ref().clone()),
         efi_loader: w.efi_loader.as_ref().map(|e| e.get_ref().clone()),
         port: w.port.unwrap_or(67),
+        ipv6_ra: w.ipv6_ra.unwrap_or(mode == DhcpMode::Full),
     };
     for (key, ip) in [("dhcp.router", &w.router)] {
         if let (Some(span), Some(ip)) = (ip, router) {

@@ -65,6 +65,9 @@ pub struct Dhcp {
     pub efi_loader: Option<Spanned<String>>,
     #[serde(default)]
     pub port: Option<u16>,
+    /// Answer router solicitations from clients with an empty IPv6 router advertisement.
+    #[serde(default)]
+    pub ipv6_ra: Option<bool>,
 }
 
 /// `[tftp]`.

@@ -259,3 +259,17 @@ pub fn tftp_settings(config: &Config) -> Option<(tftp::Settings, BootFiles)> {
     let files = BootFiles::new(config, server, root);
     Some((settings, files))
 }
+
+/// Where to answer IPv6 router solicitations and for which MACs, when `[dhcp]` asks for it.
+pub fn ra_settings(config: &Config) -> Option<(String, std::collections::HashSet<[u8; 6]>)> {
+    let d = config.dhcp.as_ref()?;
+    let server = config.server.as_ref()?;
+    if !d.ipv6_ra || config.clients.is_empty() {
+        return None;
+    }
+    let interface = server
+        .interface
+        .clone()
+        .or_else(|| crate::ra::interface_with(server.address))?;
+    Some((interface, config.clients.iter().map(|c| c.mac).collect()))
+}
