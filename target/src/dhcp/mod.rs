@@ -91,3 +91,29 @@ pub struct IscsiBoot {
     /// 175.192/193.
     pub mutual_chap: Option<Credentials>,
 }
+
+// ---- STUB until the DHCP work (branch `dhcp`) lands; that branch replaces everything below. ----
+
+/// Why the DHCP server cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Not built yet.
+    #[error("the DHCP server is not built yet")]
+    NotBuilt,
+}
+
+/// The DHCP server.
+#[derive(Debug)]
+pub struct Server;
+
+impl Server {
+    /// A server for `settings` (loads the lease file).
+    pub fn new(_settings: Settings) -> Result<Server, Error> {
+        Err(Error::NotBuilt)
+    }
+
+    /// Serve until `stop` turns true.
+    pub async fn serve(self, _stop: tokio::sync::watch::Receiver<bool>) -> std::io::Result<()> {
+        Err(std::io::Error::other("the DHCP server is not built yet"))
+    }
+}
