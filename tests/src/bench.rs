@@ -1,5 +1,5 @@
 //! Side-by-side benchmarks of pxeroot-target against tgtd (`tools/bench target`); the boot
-//! path benchmark (`tools/bench boot`) is in [`boot`].
+//! path benchmark (`tools/bench boot`) is in [`boot`], the TFTP one (`tools/bench tftp`) in [`tftp`].
 //!
 //! Both targets run in one lab namespace on copies of the same pre-written image (tgtd serves
 //! it as LUN 1 on 127.0.0.1:3260, pxeroot-target as LUN 0 on 127.0.0.1:3261); the clients run
@@ -35,6 +35,7 @@ use crate::netns::{self, Netns};
 
 pub mod boot;
 pub mod pxe;
+pub mod tftp;
 use crate::peers::{pxeroot_config, PxerootTarget, Tgtd};
 use crate::process::{describe, have_tool};
 

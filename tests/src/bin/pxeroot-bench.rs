@@ -11,14 +11,19 @@
 //! - `pxe [--boots N] [--out FILE]`: full network boots served by pxeroot-target against
 //!   dnsmasq + tgtd (see [`pxeroot_tests::bench::pxe`]); exits 1 when a boot fails or
 //!   pxeroot-target is slower.
+//! - `tftp [--runs N] [--mib M] [--out FILE]`: pxeroot-target's TFTP server against tftpd-hpa
+//!   and dnsmasq with curl and atftp (see [`pxeroot_tests::bench::tftp`]); exits 1 when a goal
+//!   is missed.
 
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use pxeroot_tests::bench::{self, boot::BootOptions, pxe::PxeBenchOptions, Options};
+use pxeroot_tests::bench::{
+    self, boot::BootOptions, pxe::PxeBenchOptions, tftp::TftpBenchOptions, Options,
+};
 
 const USAGE: &str = "usage: pxeroot-bench target [--runs N] [--seconds S] [--image-mib M] \
-     [--sessions N] [--out FILE] | boot [--boots N] [--out FILE] | pxe [--boots N] [--out FILE]";
+     [--sessions N] [--out FILE] | boot [--boots N] [--out FILE] | pxe [--boots N] [--out FILE] | tftp [--runs N] [--mib M] [--out FILE]";
 
 fn main() -> Result<ExitCode> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -26,6 +31,7 @@ fn main() -> Result<ExitCode> {
         Some("target") => target(&args[1..]),
         Some("boot") => boot(&args[1..]),
         Some("pxe") => pxe(&args[1..]),
+        Some("tftp") => tftp(&args[1..]),
         _ => bail!("{USAGE}"),
     }
 }
@@ -91,6 +97,36 @@ fn pxe(args: &[String]) -> Result<ExitCode> {
         out,
         report.goal_met(),
         "pxeroot-target was slower (see above)",
+    )
+}
+
+fn tftp(args: &[String]) -> Result<ExitCode> {
+    let mut options = TftpBenchOptions::default();
+    let mut out = None;
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it
+            .next()
+            .with_context(|| format!("{flag} needs a value; {USAGE}"))?;
+        let number = || -> Result<u64> {
+            value
+                .parse()
+                .with_context(|| format!("{flag}: not a number: {value}"))
+        };
+        match flag.as_str() {
+            "--runs" => options.runs = usize::try_from(number()?)?,
+            "--mib" => options.mib = number()?,
+            "--out" => out = Some(value.clone()),
+            _ => bail!("unknown option {flag}; {USAGE}"),
+        }
+    }
+    let report = bench::tftp::tftp(&options)?;
+    finish(
+        "TFTP: pxeroot-target vs tftpd-hpa and dnsmasq",
+        &report.markdown(),
+        out,
+        report.goals_met(),
+        "at least one TFTP goal was missed (see MISSED above)",
     )
 }
 
