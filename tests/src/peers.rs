@@ -299,7 +299,9 @@ pub struct TftpPeer {
 
 impl TftpPeer {
     /// tftpd-hpa (`in.tftpd -L`) serving `root` on `addr` ("IP:PORT"), as root (so that it
-    /// reads the run folder), largest blksize 65464.
+    /// reads the run folder), largest blksize 65464. It logs to syslog only, and cannot bind in
+    /// a namespace whose only address is on loopback (AI_ADDRCONFIG): add a link with an
+    /// address first.
     ///
     /// # Errors
     /// When it cannot start or exits at once.

@@ -81,4 +81,3 @@ pub struct RootDir {
     /// The folder.
     pub root: PathBuf,
 }
-

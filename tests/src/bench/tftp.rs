@@ -390,6 +390,10 @@ pub fn tftp(options: &TftpBenchOptions) -> Result<TftpReport> {
         bail!("runs and size must be positive");
     }
     let ns = Netns::create()?;
+    // tftpd-hpa resolves its --address with AI_ADDRCONFIG, which fails ("cannot resolve local
+    // IPv4 bind address") while loopback is the only interface with an address; an idle veth
+    // pair with one fixes that. All traffic still goes over 127.0.0.1.
+    ns.add_veth("pxtb0", "pxtb1", Some("10.99.0.1/24"))?;
     let root: PathBuf = ns.run_dir().join("root");
     std::fs::create_dir_all(&root)?;
     let size = usize::try_from(options.mib << 20)?;

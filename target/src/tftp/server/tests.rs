@@ -272,3 +272,28 @@ async fn a_stalled_client_holds_its_slot_only_until_abandoned() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_are_read_through_the_read_ahead_and_directly() {
+    let dir = std::env::temp_dir().join(format!("pxeroot-tftp-srv-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // Larger than the read-ahead chunk, and not a multiple of any blksize used.
+    let data = content(CHUNK * 3 + 12_345);
+    std::fs::write(dir.join("f"), &data).unwrap();
+    let bound = Server::new(settings(4), Arc::new(super::super::RootDir::new(&dir)))
+        .bind()
+        .unwrap();
+    let addr = bound.local_addr();
+    let (_stop, rx) = watch::channel(false);
+    tokio::spawn(bound.serve(rx));
+    for opts in [
+        vec![],
+        vec![("blksize", "8192"), ("windowsize", "8")],
+        vec![("blksize", "65464")],
+    ] {
+        let got = blocking(move || fetch(addr, "f", &opts)).await.unwrap();
+        assert!(got == *data, "file content differs");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
