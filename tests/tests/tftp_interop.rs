@@ -85,11 +85,13 @@ impl Rig {
     fn curl(&self, file: &str, blksize: u16, out: &Path) -> Output {
         let url = format!("tftp://{SERVER}/{file}");
         let b = blksize.to_string();
+        // --path-as-is: curl would otherwise resolve "../" in the URL before sending it.
         self.run(
             "curl",
             &[
                 "-s",
                 "-S",
+                "--path-as-is",
                 "--tftp-blksize",
                 &b,
                 &url,

@@ -6,7 +6,8 @@
 //! - blksize: values 8..=65464 are granted, clamped to the server's maximum; larger values are
 //!   clamped too (RFC 2348 lets the server answer with a smaller one); smaller or non-numeric
 //!   values leave the option out (and the transfer uses 512).
-//! - tsize: answered with the file's size whatever number the client sent (0 in a read request).
+//! - tsize: answered with the file's size whatever number the client sent (0 in a read request);
+//!   left out for an empty file, because curl refuses an OACK with tsize 0.
 //! - timeout: 1..=255 seconds, echoed as sent (RFC 2349 allows no other answer); other values
 //!   are left out.
 //! - windowsize: 1..=65535, clamped to the server's maximum.
@@ -76,7 +77,9 @@ pub fn negotiate(options: &[(String, String)], limits: Limits, size: u64) -> Neg
                 n.blksize = u16::try_from(granted).unwrap_or(MAX_BLKSIZE);
                 Some(granted)
             }
-            "tsize" => Some(size),
+            // curl (7.88) fails a transfer whose OACK says tsize 0, so an empty file's size
+            // is left out (RFC 2349 lets the server leave any option out).
+            "tsize" if size > 0 => Some(size),
             "timeout" if (1..=255).contains(&v) => {
                 n.timeout = Some(Duration::from_secs(v));
                 Some(v)
@@ -155,6 +158,8 @@ mod tests {
         assert_eq!(n.oack, oack(&[("tsize", "12345")]));
         let n = negotiate(&opts(&[("tsize", "x")]), LIMITS, 12345);
         assert!(n.oack.is_empty());
+        let n = negotiate(&opts(&[("tsize", "0")]), LIMITS, 0);
+        assert!(n.oack.is_empty(), "no tsize 0 for an empty file");
     }
 
     #[test]
