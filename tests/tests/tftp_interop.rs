@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
+use pxeroot_tests::bench::tftp::random_bytes;
 use pxeroot_tests::netns::Netns;
 use pxeroot_tests::peers::{pxeroot_tftp_config, PxerootTarget};
 use pxeroot_tests::process::describe;
@@ -27,20 +28,6 @@ struct Rig {
     ns: Netns,
     root: PathBuf,
     server: PxerootTarget,
-}
-
-/// Random bytes (xorshift, seeded per call so that files differ).
-fn random(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ seed.wrapping_mul(0x2545_f491_4f6c_dd1d) | 1;
-    let mut v = Vec::with_capacity(n + 8);
-    while v.len() < n {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.extend_from_slice(&x.to_le_bytes());
-    }
-    v.truncate(n);
-    v
 }
 
 /// A namespace with pxeroot-target serving a fresh root; `extra` lines go into `[tftp]`.
@@ -193,7 +180,7 @@ const SIZES: &[usize] = &[0, 511, 512, 513, 1468, 8192, 3 * 1024 * 1024 + 7];
 fn curl_fetches_byte_identical_files_at_blksize_512_1468_8192() {
     let r = rig(&[]);
     for (i, size) in SIZES.iter().enumerate() {
-        let data = random(*size, i as u64);
+        let data = random_bytes(*size, i as u64);
         let name = format!("f{size}");
         r.file(&name, &data);
         for blksize in [512u16, 1468, 8192] {
@@ -209,7 +196,7 @@ fn curl_fetches_byte_identical_files_at_blksize_512_1468_8192() {
 fn tftp_hpa_client_fetches_byte_identical_files() {
     let r = rig(&[]);
     for (i, size) in SIZES.iter().enumerate() {
-        let data = random(*size, 100 + i as u64);
+        let data = random_bytes(*size, 100 + i as u64);
         let name = format!("h{size}");
         r.file(&name, &data);
         let out = r.out(&name);
@@ -223,7 +210,7 @@ fn tftp_hpa_client_fetches_byte_identical_files() {
 fn atftp_fetches_byte_identical_files_with_and_without_windowsize_16() {
     let r = rig(&[]);
     for (i, size) in SIZES.iter().enumerate() {
-        let data = random(*size, 200 + i as u64);
+        let data = random_bytes(*size, 200 + i as u64);
         let name = format!("a{size}");
         r.file(&name, &data);
         for options in [
@@ -249,7 +236,7 @@ fn block_numbers_roll_over_at_blksize_512() {
     let r = rig(&[]);
     // More than 65535 blocks of 512 bytes: the block number wraps to 0 and goes on.
     let size = 65_535 * 512 + 40_000;
-    let data = random(size, 300);
+    let data = random_bytes(size, 300);
     r.file("big", &data);
     let out = r.out("big-curl");
     assert!(r.curl("big", 512, &out).status.success(), "curl");
@@ -372,7 +359,7 @@ fn unknown_opcode_gets_error_4_and_is_logged() {
 #[test]
 fn stalled_clients_are_abandoned_and_free_their_slots() {
     let r = rig(&["max_transfers = 2", "timeout_ms = 300", "retries = 2"]);
-    let data = random(100_000, 400);
+    let data = random_bytes(100_000, 400);
     r.file("stall", &data);
     let mut buf = [0u8; 2000];
     // Client A asks and never acknowledges.
@@ -383,9 +370,23 @@ fn stalled_clients_are_abandoned_and_free_their_slots() {
     // Meanwhile another client is served (the second slot).
     r.still_serves();
     // Client B stalls too: both slots are taken and a third request is refused.
+    // (The served client's slot is freed when its last ACK arrives, which may be just after
+    // curl exits: B asks again while it is told "too many transfers".)
     let b = r.socket();
-    b.send_to(&rrq("stall"), server_addr()).unwrap();
-    let _ = b.recv_from(&mut buf).unwrap();
+    let until = Instant::now() + Duration::from_secs(2);
+    loop {
+        b.send_to(&rrq("stall"), server_addr()).unwrap();
+        let (n, _) = b.recv_from(&mut buf).unwrap();
+        if buf[..2] == [0, 3] {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "B was never served: {:?}",
+            &buf[..n]
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let c = r.socket();
     c.send_to(&rrq("stall"), server_addr()).unwrap();
     let (n, _) = c.recv_from(&mut buf).unwrap();

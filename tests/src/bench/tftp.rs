@@ -21,10 +21,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use super::median;
-use crate::netns::{self, Netns};
+use super::{median, require_tools, verdict};
+use crate::netns::Netns;
 use crate::peers::{pxeroot_tftp_config, PxerootTarget, TftpPeer};
-use crate::process::{describe, have_tool, run};
+use crate::process::{describe, run};
 
 /// CPUs the servers run on.
 pub const SERVER_CPUS: &str = "0";
@@ -246,38 +246,8 @@ impl TftpReport {
     }
 }
 
-fn verdict(ok: bool) -> &'static str {
-    if ok {
-        "met"
-    } else {
-        "MISSED"
-    }
-}
-
 /// The host tools the bench drives.
 pub const TOOLS: &[&str] = &["ip", "taskset", "curl", "atftp", "in.tftpd", "dnsmasq"];
-
-fn require() -> Result<()> {
-    let mut missing = Vec::new();
-    if !nix::unistd::geteuid().is_root() {
-        missing.push("root (network namespaces need it)".to_string());
-    }
-    for tool in TOOLS {
-        if !have_tool(tool) {
-            missing.push(format!("the tool `{tool}`"));
-        }
-    }
-    if !missing.is_empty() {
-        bail!(
-            "cannot bench here; missing: {}. Run tools/setup as root (tools/bench does).",
-            missing.join("; ")
-        );
-    }
-    for name in netns::cleanup_leftovers()? {
-        eprintln!("bench: removed leftovers of a killed run: {name}");
-    }
-    Ok(())
-}
 
 fn log(msg: &str) {
     eprintln!("bench tftp: {msg}");
@@ -365,19 +335,19 @@ fn transfer(ns: &Netns, args: &[String], out: &Path, source: &[u8]) -> Result<f6
     Ok(source.len() as f64 / secs / 1e6)
 }
 
-/// Random bytes from a xorshift generator (not compressible, no repeating blocks).
-fn random_file(path: &Path, bytes: usize) -> Result<Vec<u8>> {
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d ^ u64::from(std::process::id());
-    let mut data = Vec::with_capacity(bytes + 8);
-    while data.len() < bytes {
+/// `n` random bytes from a xorshift generator seeded with `seed` (not compressible, no
+/// repeating blocks); the TFTP interop tests use it too.
+pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ seed.wrapping_mul(0x2545_f491_4f6c_dd1d) | 1;
+    let mut data = Vec::with_capacity(n + 8);
+    while data.len() < n {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         data.extend_from_slice(&x.to_le_bytes());
     }
-    data.truncate(bytes);
-    std::fs::write(path, &data).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(data)
+    data.truncate(n);
+    data
 }
 
 /// `tools/bench tftp`.
@@ -385,7 +355,7 @@ fn random_file(path: &Path, bytes: usize) -> Result<Vec<u8>> {
 /// # Errors
 /// When a server does not start, or a transfer fails, overruns or returns a different file.
 pub fn tftp(options: &TftpBenchOptions) -> Result<TftpReport> {
-    require()?;
+    require_tools(TOOLS)?;
     if options.runs == 0 || options.mib == 0 {
         bail!("runs and size must be positive");
     }
@@ -397,7 +367,9 @@ pub fn tftp(options: &TftpBenchOptions) -> Result<TftpReport> {
     let root: PathBuf = ns.run_dir().join("root");
     std::fs::create_dir_all(&root)?;
     let size = usize::try_from(options.mib << 20)?;
-    let source = random_file(&root.join("file"), size)?;
+    let source = random_bytes(size, u64::from(std::process::id()));
+    let path = root.join("file");
+    std::fs::write(&path, &source).with_context(|| format!("cannot write {}", path.display()))?;
     let out = ns.run_dir().join("copy");
 
     let config = pxeroot_tftp_config("127.0.0.1", PXEROOT_PORT, &root, &[]);

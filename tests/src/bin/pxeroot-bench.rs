@@ -38,26 +38,16 @@ fn main() -> Result<ExitCode> {
 
 fn target(args: &[String]) -> Result<ExitCode> {
     let mut options = Options::default();
-    let mut out = None;
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let value = it
-            .next()
-            .with_context(|| format!("{flag} needs a value; {USAGE}"))?;
-        let number = || -> Result<u64> {
-            value
-                .parse()
-                .with_context(|| format!("{flag}: not a number: {value}"))
-        };
-        match flag.as_str() {
-            "--runs" => options.runs = usize::try_from(number()?)?,
-            "--seconds" => options.seconds = number()?,
-            "--image-mib" => options.image_mib = number()?,
-            "--sessions" => options.sessions = usize::try_from(number()?)?,
-            "--out" => out = Some(value.clone()),
+    let out = flags(args, |flag, n| {
+        match flag {
+            "--runs" => options.runs = usize::try_from(n)?,
+            "--seconds" => options.seconds = n,
+            "--image-mib" => options.image_mib = n,
+            "--sessions" => options.sessions = usize::try_from(n)?,
             _ => bail!("unknown option {flag}; {USAGE}"),
         }
-    }
+        Ok(())
+    })?;
     let report = bench::target(&options)?;
     finish(
         "pxeroot-target vs tgtd",
@@ -102,24 +92,14 @@ fn pxe(args: &[String]) -> Result<ExitCode> {
 
 fn tftp(args: &[String]) -> Result<ExitCode> {
     let mut options = TftpBenchOptions::default();
-    let mut out = None;
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let value = it
-            .next()
-            .with_context(|| format!("{flag} needs a value; {USAGE}"))?;
-        let number = || -> Result<u64> {
-            value
-                .parse()
-                .with_context(|| format!("{flag}: not a number: {value}"))
-        };
-        match flag.as_str() {
-            "--runs" => options.runs = usize::try_from(number()?)?,
-            "--mib" => options.mib = number()?,
-            "--out" => out = Some(value.clone()),
+    let out = flags(args, |flag, n| {
+        match flag {
+            "--runs" => options.runs = usize::try_from(n)?,
+            "--mib" => options.mib = n,
             _ => bail!("unknown option {flag}; {USAGE}"),
         }
-    }
+        Ok(())
+    })?;
     let report = bench::tftp::tftp(&options)?;
     finish(
         "TFTP: pxeroot-target vs tftpd-hpa and dnsmasq",
@@ -132,25 +112,36 @@ fn tftp(args: &[String]) -> Result<ExitCode> {
 
 /// `--boots N` and `--out FILE`, the options of the boot benches.
 fn boots_and_out(args: &[String]) -> Result<(Option<usize>, Option<String>)> {
-    let (mut boots, mut out) = (None, None);
+    let mut boots = None;
+    let out = flags(args, |flag, n| {
+        match flag {
+            "--boots" => boots = Some(usize::try_from(n)?),
+            _ => bail!("unknown option {flag}; {USAGE}"),
+        }
+        Ok(())
+    })?;
+    Ok((boots, out))
+}
+
+/// Walks `--flag VALUE` pairs: returns the value of `--out`, and hands every other flag to
+/// `set` with its value as a number.
+fn flags(args: &[String], mut set: impl FnMut(&str, u64) -> Result<()>) -> Result<Option<String>> {
+    let mut out = None;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let value = it
             .next()
             .with_context(|| format!("{flag} needs a value; {USAGE}"))?;
-        match flag.as_str() {
-            "--boots" => {
-                boots = Some(
-                    value
-                        .parse()
-                        .with_context(|| format!("{flag}: not a number: {value}"))?,
-                );
-            }
-            "--out" => out = Some(value.clone()),
-            _ => bail!("unknown option {flag}; {USAGE}"),
+        if flag == "--out" {
+            out = Some(value.clone());
+            continue;
         }
+        let n = value
+            .parse()
+            .with_context(|| format!("{flag}: not a number: {value}"))?;
+        set(flag, n)?;
     }
-    Ok((boots, out))
+    Ok(out)
 }
 
 /// Today's date (UTC) from `date`, for the report heading.
