@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use pxeroot_tests::bench::tftp::random_bytes;
 use pxeroot_tests::netns::Netns;
 use pxeroot_tests::peers::{pxeroot_tftp_config, PxerootTarget};
-use pxeroot_tests::process::describe;
+use pxeroot_tests::process::{describe, have_tool, run};
 use pxeroot_tests::Lab;
 
 const SERVER: &str = "10.0.0.2";
@@ -30,16 +30,37 @@ struct Rig {
     server: PxerootTarget,
 }
 
+/// The lab, and the TFTP clients these tests run.
+fn require() {
+    Lab::require().unwrap();
+    let missing: Vec<&str> = ["curl", "tftp", "atftp"]
+        .into_iter()
+        .filter(|t| !have_tool(t))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "missing TFTP clients {missing:?}: run tools/setup as root (tools/test does)"
+    );
+}
+
 /// A namespace with pxeroot-target serving a fresh root; `extra` lines go into `[tftp]`.
 fn rig(extra: &[&str]) -> Rig {
-    Lab::require().unwrap();
+    rig_with(extra, None)
+}
+
+/// As [`rig`], with `[server] interface` set when `interface` is given.
+fn rig_with(extra: &[&str], interface: Option<&str>) -> Rig {
+    require();
     let ns = Netns::create().unwrap();
     ns.add_veth("pxs", "pxc", Some(&format!("{SERVER}/24")))
         .unwrap();
     let root = ns.run_dir().join("root");
     std::fs::create_dir_all(root.join("pxelinux.cfg")).unwrap();
     std::fs::write(root.join("pxelinux.cfg/default"), b"DEFAULT linux\n").unwrap();
-    let config = pxeroot_tftp_config(SERVER, 69, &root, extra);
+    let mut config = pxeroot_tftp_config(SERVER, 69, &root, extra);
+    if let Some(dev) = interface {
+        config = config.replacen("\n", &format!("\ninterface = \"{dev}\"\n"), 1);
+    }
     let server = PxerootTarget::start(&ns, &config).unwrap();
     Rig { ns, root, server }
 }
@@ -409,4 +430,71 @@ fn stalled_clients_are_abandoned_and_free_their_slots() {
     let out = r.out("after");
     assert!(r.curl("stall", 1468, &out).status.success());
     r.same(&out, &data, "after the stalled clients");
+}
+
+#[test]
+fn bound_to_its_interface_it_serves_that_link_only() {
+    let r = rig_with(&[], Some("pxs"));
+    assert!(
+        r.server
+            .log_text()
+            .contains("TFTP server listening on 10.0.0.2:69"),
+        "{}",
+        r.server.log_text()
+    );
+    // The client end of the veth pair moves to a namespace of its own: requests now come in
+    // on pxs, the interface the server is bound to.
+    let client = Netns::create().unwrap();
+    r.ns.ip(&["link", "set", "pxc", "netns", client.name()])
+        .unwrap();
+    client
+        .ip(&["addr", "add", "10.0.0.5/24", "dev", "pxc"])
+        .unwrap();
+    client.ip(&["link", "set", "pxc", "up"]).unwrap();
+    let data = random_bytes(200_000, 500);
+    r.file("over-veth", &data);
+    let out = r.out("veth");
+    let mut cmd = client.command("timeout");
+    cmd.args(["60", "curl", "-s", "-S", "--tftp-blksize", "1468"])
+        .arg(format!("tftp://{SERVER}/over-veth"))
+        .arg("-o")
+        .arg(&out);
+    run(&mut cmd).unwrap();
+    r.same(&out, &data, "curl over the veth link");
+    // A second link into the server's namespace (10.0.1.0/24, pxs2): a client there that
+    // sends to 10.0.0.2 reaches the server's address through pxs2, which the server is not
+    // bound to: no answer. (Requests from inside the server's own namespace come over lo and
+    // are delivered whatever the binding: the kernel treats local traffic apart.)
+    let other = Netns::create().unwrap();
+    r.ns.ip(&[
+        "link", "add", "pxs2", "type", "veth", "peer", "name", "pxc2",
+    ])
+    .unwrap();
+    r.ns.ip(&["addr", "add", "10.0.1.2/24", "dev", "pxs2"])
+        .unwrap();
+    r.ns.ip(&["link", "set", "pxs2", "up"]).unwrap();
+    r.ns.ip(&["link", "set", "pxc2", "netns", other.name()])
+        .unwrap();
+    other
+        .ip(&["addr", "add", "10.0.1.5/24", "dev", "pxc2"])
+        .unwrap();
+    other.ip(&["link", "set", "pxc2", "up"]).unwrap();
+    other
+        .ip(&["route", "add", "10.0.0.0/24", "via", "10.0.1.2"])
+        .unwrap();
+    let mut cmd = other.command("timeout");
+    cmd.args(["10", "curl", "-s", "-m", "3"])
+        .arg(format!("tftp://{SERVER}/over-veth"))
+        .args(["-o", "/dev/null"]);
+    let res = cmd.output().unwrap();
+    assert!(
+        !res.status.success(),
+        "a request that came in on another interface was answered:\n{}",
+        r.server.log_text()
+    );
+    assert!(
+        !r.server.log_text().contains("peer=10.0.1.5"),
+        "{}",
+        r.server.log_text()
+    );
 }
