@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod io;
 pub mod options;
 pub mod packet;
 mod root;

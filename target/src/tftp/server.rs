@@ -19,36 +19,28 @@
 
 use std::collections::HashSet;
 use std::ffi::OsString;
-use std::fs::File;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use nix::errno::Errno;
 use nix::sys::socket::{
-    bind, recvmsg, setsockopt, socket, sockopt, AddressFamily, MsgFlags, SockFlag, SockType,
-    SockaddrStorage,
+    bind, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage,
 };
 use tokio::net::UdpSocket;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, info, warn};
 
+use super::io::{Batch, Content, Spin};
 use super::options::{negotiate, Limits};
 use super::packet::{data_header, error_packet, ErrorCode, Mode, Packet, PacketError, Request};
 use super::transfer::{Outcome, Params, ReadTransfer, Transmit};
-use super::{OpenError, Resolver, Settings, Source};
+use super::{OpenError, Resolver, Settings};
 
 /// Largest datagram accepted on either socket (requests rarely exceed 512 bytes).
 const RECV_BUF: usize = 65536;
-/// Bytes of file read ahead per read, and the most queued for sending before a flush.
-const CHUNK: usize = 256 * 1024;
-/// Blocks at least this large are read from the file straight into the packet; smaller ones
-/// come from a [`CHUNK`]-sized read-ahead buffer (one read per many blocks).
-const DIRECT: usize = 16 * 1024;
 /// Longest a transfer thread blocks before it looks at the stop flag and its timer.
 const POLL: Duration = Duration::from_millis(200);
 /// How long `serve` waits for transfers to end after `stop`.
@@ -292,91 +284,6 @@ impl Drop for Slot {
     }
 }
 
-/// What a transfer reads from.
-#[derive(Debug)]
-enum Content {
-    File {
-        file: File,
-        size: u64,
-        buf: Vec<u8>,
-        start: u64,
-    },
-    Bytes(Arc<[u8]>),
-}
-
-impl Content {
-    fn new(source: Source) -> io::Result<Content> {
-        Ok(match source {
-            Source::File(file) => Content::File {
-                size: file.metadata()?.len(),
-                file,
-                buf: Vec::new(),
-                start: 0,
-            },
-            Source::Bytes(b) => Content::Bytes(b),
-        })
-    }
-
-    fn size(&self) -> u64 {
-        match self {
-            Content::File { size, .. } => *size,
-            Content::Bytes(b) => b.len() as u64,
-        }
-    }
-
-    /// Append `len` bytes at `offset` to `out`. Small blocks of files are read ahead [`CHUNK`]
-    /// bytes at a time, large ones directly.
-    fn append(&mut self, offset: u64, len: usize, out: &mut Vec<u8>) -> io::Result<()> {
-        let short = || {
-            io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the file shrank during the transfer",
-            )
-        };
-        match self {
-            Content::Bytes(b) => {
-                let from = usize::try_from(offset).map_err(|_| short())?;
-                out.extend_from_slice(b.get(from..from + len).ok_or_else(short)?);
-            }
-            Content::File { file, .. } if len >= DIRECT => {
-                // Large blocks go straight from the page cache into the packet: one copy.
-                let at = out.len();
-                out.resize(at + len, 0);
-                let mut got = 0;
-                while got < len {
-                    let n = file.read_at(&mut out[at + got..], offset + got as u64)?;
-                    if n == 0 {
-                        out.truncate(at);
-                        return Err(short());
-                    }
-                    got += n;
-                }
-            }
-            Content::File {
-                file, buf, start, ..
-            } => {
-                let end = offset + len as u64;
-                if offset < *start || end > *start + buf.len() as u64 {
-                    buf.resize(CHUNK.max(len), 0);
-                    let mut got = 0;
-                    while got < buf.len() {
-                        let n = file.read_at(&mut buf[got..], offset + got as u64)?;
-                        if n == 0 {
-                            break;
-                        }
-                        got += n;
-                    }
-                    buf.truncate(got);
-                    *start = offset;
-                }
-                let from = usize::try_from(offset - *start).map_err(|_| short())?;
-                out.extend_from_slice(buf.get(from..from + len).ok_or_else(short)?);
-            }
-        }
-        Ok(())
-    }
-}
-
 fn open_error(e: &OpenError, peer: SocketAddr, file: &str) -> (ErrorCode, String) {
     match e {
         OpenError::NotFound => {
@@ -439,8 +346,8 @@ fn transfer(slot: &Slot, local_ip: IpAddr, req: Request) -> io::Result<()> {
     debug!(%peer, file = %req.filename, ?params, "TFTP transfer starts");
     let started = Instant::now();
     let mut fsm = ReadTransfer::new(params);
-    let mut out: Vec<u8> = Vec::with_capacity(CHUNK + usize::from(params.blksize) + 4);
-    let mut lens: Vec<usize> = Vec::new();
+    let largest = (usize::from(params.blksize) + 4).max(oack.len());
+    let mut batch = Batch::new(largest);
     let mut rbuf = vec![0u8; RECV_BUF];
     let mut spin = Spin::default();
     loop {
@@ -450,29 +357,36 @@ fn transfer(slot: &Slot, local_ip: IpAddr, req: Request) -> io::Result<()> {
         }
         let now = Instant::now();
         while let Some(tx) = fsm.poll_transmit(now) {
-            let before = out.len();
+            let error = match &tx {
+                Transmit::Error { code, message } => error_packet(*code, message),
+                _ => Vec::new(),
+            };
+            let len = match &tx {
+                Transmit::Oack => oack.len(),
+                Transmit::Data { len, .. } => 4 + len,
+                Transmit::Error { .. } => error.len(),
+            };
+            if !batch.fits(len) {
+                batch.flush(&socket, peer)?;
+            }
+            let room = batch.next(len);
             match tx {
-                Transmit::Oack => out.extend_from_slice(&oack),
-                Transmit::Data { block, offset, len } => {
-                    out.extend_from_slice(&data_header(block));
-                    if let Err(e) = content.append(offset, len, &mut out) {
-                        out.truncate(before);
-                        flush(&socket, peer, &mut out, &mut lens)?;
+                Transmit::Oack => room.copy_from_slice(&oack),
+                Transmit::Data { block, offset, .. } => {
+                    let (header, payload) = room.split_at_mut(4);
+                    header.copy_from_slice(&data_header(block));
+                    if let Err(e) = content.read_into(offset, payload) {
+                        batch.flush(&socket, peer)?;
                         let packet = error_packet(ErrorCode::NOT_DEFINED, "read error");
                         socket.send_to(&packet, peer)?;
                         return Err(e);
                     }
                 }
-                Transmit::Error { code, message } => {
-                    out.extend_from_slice(&error_packet(code, &message));
-                }
+                Transmit::Error { .. } => room.copy_from_slice(&error),
             }
-            lens.push(out.len() - before);
-            if out.len() >= CHUNK {
-                flush(&socket, peer, &mut out, &mut lens)?;
-            }
+            batch.commit(len);
         }
-        flush(&socket, peer, &mut out, &mut lens)?;
+        batch.flush(&socket, peer)?;
         if let Some(outcome) = fsm.outcome() {
             report(outcome, peer, &req.filename, &params, &fsm, started);
             return Ok(());
@@ -508,77 +422,6 @@ fn transfer(slot: &Slot, local_ip: IpAddr, req: Request) -> io::Result<()> {
     }
 }
 
-/// Busy-polling for the next ACK before sleeping in `recvfrom`.
-///
-/// In lock-step every block waits one round trip, and most of a loopback or LAN round trip is
-/// the wake-up of a sleeping thread (in a VM, an idle vCPU's HLT exit). Polling the socket for
-/// [`SPIN`] first takes the server's half of that cost away when the client answers fast (the
-/// kernel's SO_BUSY_POLL does the same for NAPI devices, not for loopback or veth). It is
-/// adaptive and bounded: only while at most [`SPIN_TRANSFERS`] transfers run, and after a spin
-/// that came back empty (a slow client or a long path) it is skipped for the next
-/// [`SPIN_COOLDOWN`] waits, so a slow client costs almost no CPU.
-#[derive(Debug, Default)]
-struct Spin {
-    cooldown: u32,
-}
-
-/// How long to poll for an ACK before sleeping.
-const SPIN: Duration = Duration::from_micros(100);
-/// Spin only while at most this many transfers are in flight.
-const SPIN_TRANSFERS: usize = 2;
-/// Waits without spinning after an empty spin.
-const SPIN_COOLDOWN: u32 = 64;
-
-impl Spin {
-    /// A datagram that arrived within [`SPIN`], if spinning is on and one did.
-    fn recv(
-        &mut self,
-        socket: &std::net::UdpSocket,
-        buf: &mut [u8],
-        in_flight: usize,
-    ) -> io::Result<Option<(usize, SocketAddr)>> {
-        if in_flight > SPIN_TRANSFERS {
-            return Ok(None);
-        }
-        if self.cooldown > 0 {
-            self.cooldown -= 1;
-            return Ok(None);
-        }
-        let until = Instant::now() + SPIN;
-        loop {
-            let mut iov = [io::IoSliceMut::new(buf)];
-            let got = recvmsg::<SockaddrStorage>(
-                socket.as_raw_fd(),
-                &mut iov,
-                None,
-                MsgFlags::MSG_DONTWAIT,
-            );
-            match got {
-                Ok(msg) => {
-                    let from = msg.address.as_ref().and_then(socket_addr);
-                    if let Some(from) = from {
-                        return Ok(Some((msg.bytes, from)));
-                    }
-                }
-                Err(Errno::EAGAIN | Errno::EINTR) => {}
-                Err(e) => return Err(e.into()),
-            }
-            if Instant::now() >= until {
-                self.cooldown = SPIN_COOLDOWN;
-                return Ok(None);
-            }
-            std::hint::spin_loop();
-        }
-    }
-}
-
-fn socket_addr(a: &SockaddrStorage) -> Option<SocketAddr> {
-    if let Some(v4) = a.as_sockaddr_in() {
-        return Some(SocketAddr::V4((*v4).into()));
-    }
-    a.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into()))
-}
-
 fn handle(
     socket: &std::net::UdpSocket,
     fsm: &mut ReadTransfer,
@@ -596,25 +439,6 @@ fn handle(
         Ok(p) => fsm.handle(&p),
         Err(e) => debug!(%peer, error = %e, "malformed TFTP packet in a transfer; ignored"),
     }
-}
-
-/// Send the queued packets (`lens` gives their lengths, in order).
-fn flush(
-    socket: &std::net::UdpSocket,
-    peer: SocketAddr,
-    out: &mut Vec<u8>,
-    lens: &mut Vec<usize>,
-) -> io::Result<()> {
-    let mut at = 0;
-    for len in lens.iter() {
-        if let Some(packet) = out.get(at..at + len) {
-            socket.send_to(packet, peer)?;
-        }
-        at += len;
-    }
-    out.clear();
-    lens.clear();
-    Ok(())
 }
 
 fn report(

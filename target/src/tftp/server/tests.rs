@@ -5,6 +5,8 @@ use std::net::UdpSocket as StdUdp;
 use std::time::Duration;
 
 use super::*;
+use crate::tftp::io::CHUNK;
+use crate::tftp::Source;
 
 #[derive(Debug)]
 struct Mem(HashMap<String, Arc<[u8]>>);
