@@ -83,7 +83,9 @@ impl Server {
     /// # Errors
     /// When the socket cannot be created or bound.
     pub fn bind(self) -> io::Result<Bound> {
-        let settings = self.settings;
+        let mut settings = self.settings;
+        // Semaphore::new panics above MAX_PERMITS; no machine runs that many transfers anyway.
+        settings.max_transfers = settings.max_transfers.min(Semaphore::MAX_PERMITS);
         let std_socket = udp_socket(settings.listen, settings.interface.as_deref())?;
         let socket = UdpSocket::from_std(std_socket)?;
         let local = socket.local_addr()?;
@@ -171,7 +173,7 @@ impl Bound {
         while self.shared.slots.available_permits() < max && tokio::time::Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let left = max - self.shared.slots.available_permits();
+        let left = max.saturating_sub(self.shared.slots.available_permits());
         info!("TFTP server stopped ({left} transfers still ending)");
         Ok(())
     }
@@ -391,7 +393,9 @@ fn transfer(slot: &Slot, local_ip: IpAddr, req: Request) -> io::Result<()> {
             report(outcome, peer, &req.filename, &params, &fsm, started);
             return Ok(());
         }
-        let in_flight = settings.max_transfers - slot.shared.slots.available_permits();
+        let in_flight = settings
+            .max_transfers
+            .saturating_sub(slot.shared.slots.available_permits());
         if let Some((n, from)) = spin.recv(&socket, &mut rbuf, in_flight)? {
             handle(
                 &socket,
