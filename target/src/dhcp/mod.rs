@@ -4,11 +4,45 @@
 //! CONTRACT (filled in by the DHCP work; the config layer builds [`Settings`] and `main` runs
 //! [`Server::serve`]). Field names here are the interface; add fields if needed, do not rename.
 
+//!
+//! Layout (style guide §6.1, dora's split): [`wire`] reads requests, [`reply`] writes replies
+//! with dhcproto, [`leases`] is the pool's table and its file, [`server`] decides (sans-IO:
+//! [`Server::handle`] takes bytes and a time and returns bytes and a destination, so unit
+//! tests and the fuzzer drive it without sockets), and `io` is the tokio loop around it.
+
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use pxeroot_proto::chap::Credentials;
+
+mod io;
+pub mod leases;
+pub mod reply;
+pub mod server;
+pub mod wire;
+
+#[cfg(test)]
+mod tests;
+
+pub use server::{Port, Reply, Server, Source};
+
+/// Why the DHCP server cannot start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The settings contradict each other (pool outside the subnet, duplicate MAC...).
+    #[error("DHCP settings: {0}")]
+    Settings(String),
+    /// The lease file cannot be read or written.
+    #[error("lease file {}: {source}", path.display())]
+    LeaseFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
 
 /// Everything the DHCP server needs, derived from `[server]`, `[dhcp]` and `[[client]]`.
 #[derive(Debug, Clone)]
