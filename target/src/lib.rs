@@ -5,4 +5,6 @@ pub mod iscsi;
 
 pub mod config;
 pub mod dhcp;
+pub mod pxe;
+pub mod ra;
 pub mod tftp;

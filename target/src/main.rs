@@ -11,7 +11,8 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use pxeroot_target::config::{Config, Severity};
 use pxeroot_target::iscsi::server::Server;
-use tracing::{error, info};
+use pxeroot_target::{dhcp, pxe, ra, tftp};
+use tracing::{error, info, warn};
 
 #[derive(Parser)]
 #[command(
@@ -89,10 +90,17 @@ fn check(path: &std::path::Path) -> ExitCode {
         Some(c) => {
             let luns: usize = c.targets.iter().map(|t| t.luns.len()).sum();
             println!(
-                "{}: ok: {} target(s), {luns} LUN(s), {} portal(s)",
+                "{}: ok: {} target(s), {luns} LUN(s), {} portal(s), {} client(s){}{}",
                 path.display(),
                 c.targets.len(),
-                c.iscsi.listen.len()
+                c.iscsi.listen.len(),
+                c.clients.len(),
+                match &c.dhcp {
+                    Some(d) if d.mode == pxeroot_target::config::DhcpMode::Proxy => ", proxyDHCP",
+                    Some(_) => ", DHCP",
+                    None => "",
+                },
+                if c.tftp.is_some() { ", TFTP" } else { "" },
             );
             ExitCode::SUCCESS
         }
@@ -142,6 +150,7 @@ fn serve(path: &std::path::Path) -> ExitCode {
             }
         };
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stop_all = stop_tx.clone();
         // Handlers are installed before any portal listens, so a signal is never fatal.
         let signals = match Signals::install() {
             Ok(s) => s,
@@ -155,16 +164,64 @@ fn serve(path: &std::path::Path) -> ExitCode {
             info!("signal received: stopping (in-flight commands finish first)");
             let _ = stop_tx.send(true);
         });
-        match server.serve(&config.iscsi.listen, stop_rx).await {
-            Ok(()) => {
-                info!("stopped");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                error!(error = %e, "cannot serve");
-                ExitCode::from(EXIT_RUNTIME)
+        let mut tasks = tokio::task::JoinSet::new();
+        if let Some(settings) = pxe::dhcp_settings(&config) {
+            match dhcp::Server::new(settings) {
+                Ok(d) => {
+                    let stop = stop_rx.clone();
+                    tasks.spawn(
+                        async move { ("DHCP", d.serve(stop).await.map_err(|e| e.to_string())) },
+                    );
+                }
+                Err(e) => {
+                    error!(error = %e, "cannot start the DHCP server");
+                    return ExitCode::from(EXIT_RUNTIME);
+                }
             }
         }
+        if let Some((settings, files)) = pxe::tftp_settings(&config) {
+            info!(generated = files.len(), "per-client boot files ready");
+            let t = tftp::Server::new(settings, Arc::new(files));
+            let stop = stop_rx.clone();
+            tasks.spawn(async move { ("TFTP", t.serve(stop).await.map_err(|e| e.to_string())) });
+        }
+        if let Some((interface, macs)) = pxe::ra_settings(&config) {
+            let stop = stop_rx.clone();
+            // Not fatal: without it iPXE only waits for IPv6 as it always does.
+            tokio::spawn(async move {
+                if let Err(e) = ra::serve(&interface, macs, stop).await {
+                    warn!(error = %e, interface, "cannot answer IPv6 router solicitations; iPXE clients will wait ~13 s for IPv6");
+                }
+            });
+        }
+        let listen = config.iscsi.listen.clone();
+        let iscsi_stop = stop_rx.clone();
+        tasks.spawn(async move {
+            let r = server.serve(&listen, iscsi_stop).await;
+            ("iSCSI", r.map_err(|e| e.to_string()))
+        });
+        // The first server that fails stops the others: a half-running boot server is worse
+        // than one that says why it is not running.
+        let mut code = ExitCode::SUCCESS;
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok((_, Ok(()))) => {}
+                Ok((what, Err(e))) => {
+                    error!(error = %e, "cannot serve {what}");
+                    code = ExitCode::from(EXIT_RUNTIME);
+                    let _ = stop_all.send(true);
+                }
+                Err(e) => {
+                    error!(error = %e, "a server task failed");
+                    code = ExitCode::from(EXIT_RUNTIME);
+                    let _ = stop_all.send(true);
+                }
+            }
+        }
+        if code == ExitCode::SUCCESS {
+            info!("stopped");
+        }
+        code
     })
 }
 

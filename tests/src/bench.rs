@@ -34,6 +34,7 @@ use anyhow::{bail, Context, Result};
 use crate::netns::{self, Netns};
 
 pub mod boot;
+pub mod pxe;
 use crate::peers::{pxeroot_config, PxerootTarget, Tgtd};
 use crate::process::{describe, have_tool};
 

@@ -407,10 +407,18 @@ impl PxerootTarget {
             .arg(&conf)
             .env("NO_COLOR", "1");
         let mut daemon = spawn_logged(cmd, &log)?;
+        // Every server the file configures must be up: the iSCSI portals always, DHCP and TFTP
+        // when their sections are there.
+        let mut needles = vec!["iSCSI portal listening"];
+        if config.lines().any(|l| l.trim() == "[dhcp]") {
+            needles.push("DHCP server listening");
+        }
+        if config.lines().any(|l| l.trim() == "[tftp]") {
+            needles.push("TFTP server listening");
+        }
         let listening = || {
-            std::fs::read_to_string(&log)
-                .unwrap_or_default()
-                .contains("iSCSI portal listening")
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            needles.iter().all(|n| text.contains(n))
         };
         daemon.wait_ready("pxeroot-target", &log, Duration::from_secs(10), listening)?;
         Ok(PxerootTarget { daemon, log })

@@ -96,6 +96,7 @@ pub struct Qemu {
     console: Arc<Console>,
     log: PathBuf,
     started: Instant,
+    started_wall: std::time::SystemTime,
     deadline: Instant,
 }
 
@@ -150,6 +151,7 @@ impl Qemu {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let started = Instant::now();
+        let started_wall = std::time::SystemTime::now();
         let mut child = cmd
             .spawn()
             .with_context(|| format!("cannot start `{}`", describe(&cmd)))?;
@@ -177,8 +179,14 @@ impl Qemu {
             console,
             log,
             started,
+            started_wall,
             deadline,
         })
+    }
+
+    /// The wall-clock time QEMU was started at (to place host-side log lines on the timeline).
+    pub fn started_at(&self) -> std::time::SystemTime {
+        self.started_wall
     }
 
     /// QEMU's pid.

@@ -20,9 +20,14 @@ use crate::timeline::Timeline;
 use crate::Lab;
 
 mod agent;
+mod pxe;
 pub use agent::{
     agent_binary, agent_chain, agent_cmdline, agent_initrd, client_chap, target_chap, AgentOptions,
     Auth, Params, AGENT_MODULES, AGENT_STEPS, NIC_MODULES,
+};
+pub use pxe::{
+    pxe_chain, pxeroot_netboot_config, Loader, PxeOptions, PxeReport, Stack, BASE_APPEND,
+    CLIENT_TARGET,
 };
 
 /// The initiator name every lab guest uses (also the example in README).
@@ -122,6 +127,8 @@ pub struct Report {
     pub target_started: Option<Duration>,
     /// The lines of /run/net-eth0.conf after the agent ran (empty when it is missing).
     pub net_conf: Vec<String>,
+    /// The guest's /proc/cmdline, when its script printed it (agent boots do).
+    pub cmdline: Option<String>,
     /// The end of each host-side log (dnsmasq, tgtd, pxeroot-target) when the boot ended.
     pub host_logs: String,
 }
@@ -281,6 +288,32 @@ impl Rig {
         Ok(())
     }
 
+    /// Start pxeroot-target with this whole configuration (DHCP, TFTP and iSCSI as it says).
+    ///
+    /// # Errors
+    /// When the server does not start or refuses the configuration.
+    pub fn serve_config(&mut self, config: &str) -> Result<()> {
+        self.pxeroot = Some(PxerootTarget::start(&self.ns, config)?);
+        Ok(())
+    }
+
+    /// pxeroot-target's log so far (empty when it does not run).
+    pub fn server_log(&self) -> String {
+        self.pxeroot
+            .as_ref()
+            .map(PxerootTarget::log_text)
+            .unwrap_or_default()
+    }
+
+    /// Start dnsmasq with this configuration.
+    ///
+    /// # Errors
+    /// When dnsmasq does not start.
+    pub fn dhcp_with(&mut self, config: DhcpConfig) -> Result<()> {
+        self.dnsmasq = Some(Dnsmasq::start(&self.ns, &config)?);
+        Ok(())
+    }
+
     /// Start dnsmasq on `tap0` with the guest's reservation ([`GUEST_MAC`] -> [`GUEST_IP`])
     /// and these extra arguments (e.g. `--dhcp-option=17,...`).
     ///
@@ -379,6 +412,7 @@ impl Rig {
                     Some(l.text[i + "PXRT-NETCONF ".len()..].trim().to_string())
                 })
                 .collect(),
+            cmdline: find("PXRT-CMDLINE "),
             host_logs: self.host_logs(40),
             timeline: Timeline::from_console(title, &console),
             console,

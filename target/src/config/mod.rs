@@ -4,7 +4,13 @@
 //! line and column it is about, so that `pxeroot-target check` can explain every mistake at once
 //! instead of stopping at the first. Secrets never appear in a message.
 
+mod netboot;
 mod wire;
+
+pub use netboot::{
+    parse_mac, ClientConfig, DhcpConfig, DhcpMode, Loader, ServerConfig, TftpConfig,
+    DEFAULT_TARGET_PREFIX,
+};
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -20,8 +26,16 @@ pub const ISCSI_PORT: u16 = 3260;
 pub struct Config {
     /// iSCSI listener settings.
     pub iscsi: IscsiConfig,
-    /// The targets, in file order.
+    /// The targets, in file order: `[[target]]` entries, then one per `[[client]]`.
     pub targets: Vec<TargetConfig>,
+    /// `[server]`.
+    pub server: Option<ServerConfig>,
+    /// `[dhcp]`: no DHCP server when absent.
+    pub dhcp: Option<DhcpConfig>,
+    /// `[tftp]`: no TFTP server when absent.
+    pub tftp: Option<TftpConfig>,
+    /// `[[client]]` entries.
+    pub clients: Vec<ClientConfig>,
 }
 
 /// `[iscsi]`.
@@ -208,6 +222,12 @@ impl Collector<'_> {
     fn warn(&mut self, span: std::ops::Range<usize>, message: impl Into<String>) {
         self.at(Severity::Warning, span, message.into());
     }
+    fn errors(&self) -> usize {
+        self.problems
+            .iter()
+            .filter(|p| p.severity == Severity::Error)
+            .count()
+    }
 }
 
 impl Config {
@@ -260,12 +280,69 @@ impl Config {
                 targets.push(target);
             }
         }
-        if targets.is_empty() {
-            c.warn(0..0, "no [[target]]: the iSCSI server will serve nothing");
+        let server = file
+            .server
+            .as_ref()
+            .and_then(|s| netboot::server(&mut c, s));
+        let dhcp = file.dhcp.as_ref().and_then(|d| netboot::dhcp(&mut c, d));
+        let tftp = file.tftp.as_ref().and_then(|t| netboot::tftp(&mut c, t));
+        if (file.dhcp.is_some() || file.tftp.is_some()) && file.server.is_none() {
+            c.error(
+                0..0,
+                "[dhcp] and [tftp] need [server] address = \"...\" (this server on the boot network)",
+            );
         }
-        let ok = !c.problems.iter().any(|p| p.severity == Severity::Error);
+        if let (Some(s), Some(d)) = (&server, &dhcp) {
+            if !d.contains(s.address) && d.mode == DhcpMode::Full {
+                c.warn(
+                    0..0,
+                    format!(
+                        "server.address {} is outside dhcp.subnet {}/{}: replies go through a relay",
+                        s.address, d.network, d.prefix
+                    ),
+                );
+            }
+        }
+        let ctx = netboot::Context {
+            server: server.as_ref(),
+            dhcp: dhcp.as_ref(),
+            tftp: tftp.as_ref(),
+        };
+        let clients = netboot::clients(&mut c, &file.client, &ctx);
+        for t in netboot::expand_clients(&clients) {
+            if targets.iter().any(|o| o.name.eq_ignore_ascii_case(&t.name)) {
+                let client = t.alias.clone().unwrap_or_default();
+                let span = file
+                    .client
+                    .iter()
+                    .find(|e| e.get_ref().name.get_ref().trim() == client)
+                    .map_or(0..0, |e| e.get_ref().name.span());
+                c.error(
+                    span,
+                    format!(
+                        "client {client}'s target {} is also a [[target]] or another client's",
+                        t.name
+                    ),
+                );
+            }
+            targets.push(t);
+        }
+        if targets.is_empty() {
+            c.warn(
+                0..0,
+                "no [[target]] or [[client]]: the iSCSI server will serve nothing",
+            );
+        }
+        let ok = c.errors() == 0;
         Checked {
-            config: ok.then_some(Config { iscsi, targets }),
+            config: ok.then_some(Config {
+                iscsi,
+                targets,
+                server,
+                dhcp,
+                tftp,
+                clients,
+            }),
             problems: c.problems,
         }
     }

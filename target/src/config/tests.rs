@@ -1,4 +1,5 @@
 use super::*;
+use std::path::Path;
 
 fn image() -> PathBuf {
     let p = std::env::temp_dir().join(format!("pxrt-config-{}.img", std::process::id()));
@@ -162,4 +163,229 @@ fn iscsi_names() {
     ] {
         assert!(!valid_iscsi_name(bad), "{bad}");
     }
+}
+
+/// A TFTP root with pxelinux's files and a kernel, and a disk image, for `[[client]]` tests.
+fn netboot_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pxrt-netboot-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("tftp")).unwrap();
+    for f in ["pxelinux.0", "ldlinux.c32", "vmlinuz", "initrd.img"] {
+        std::fs::write(dir.join("tftp").join(f), b"x").unwrap();
+    }
+    for d in ["client.img", "client2.img"] {
+        std::fs::write(dir.join(d), vec![0u8; 4096]).unwrap();
+    }
+    dir
+}
+
+/// The issue's example, with its paths under `dir`.
+fn netboot_example(dir: &Path, extra: &str) -> String {
+    format!(
+        r#"[server]
+address = "10.0.0.2"
+interface = "tap0"
+[dhcp]
+subnet = "10.0.0.0/24"
+router = "10.0.0.1"
+dns = ["10.0.0.1"]
+pool = ["10.0.0.100", "10.0.0.200"]
+lease_file = "{d}/leases"
+[tftp]
+root = "{d}/tftp"
+[[client]]
+name = "client"
+mac = "52:54:00:12:34:56"
+ip = "10.0.0.5"
+initiator = "iqn.2013-02.org.example.client:default"
+disk = "{d}/client.img"
+chap = {{ user = "client", secret = "client-secret-1" }}
+kernel = "vmlinuz"
+initrd = "initrd.img"
+append = "root=/dev/sda console=ttyS0"
+{extra}"#,
+        d = dir.display()
+    )
+}
+
+#[test]
+fn a_client_entry_expands_into_target_acl_reservation_and_boot_files() {
+    let dir = netboot_dir();
+    let checked = Config::parse(&netboot_example(&dir, ""));
+    assert_eq!(checked.problems, vec![]);
+    let config = checked.config.unwrap();
+    let t = &config.targets[0];
+    assert_eq!(t.name, "iqn.2026-11.org.pxeroot:client");
+    assert_eq!(t.luns[0].path, dir.join("client.img"));
+    let acl = &t.acls[0];
+    assert!(acl.matches(
+        "iqn.2013-02.org.example.client:default",
+        "10.0.0.5".parse().unwrap()
+    ));
+    assert!(!acl.matches(
+        "iqn.2013-02.org.example.client:default",
+        "10.0.0.6".parse().unwrap()
+    ));
+    assert_eq!(acl.chap.as_ref().unwrap().user, "client");
+
+    let dhcp = crate::pxe::dhcp_settings(&config).unwrap();
+    assert_eq!(dhcp.hosts.len(), 1);
+    let host = &dhcp.hosts[0];
+    assert_eq!(host.mac, [0x52, 0x54, 0, 0x12, 0x34, 0x56]);
+    assert_eq!(host.ip, std::net::Ipv4Addr::new(10, 0, 0, 5));
+    assert_eq!(host.boot.bios.as_deref(), Some("pxelinux.0"));
+    assert_eq!(
+        host.boot.ipxe.as_deref(),
+        Some("pxeroot/01-52-54-00-12-34-56.ipxe")
+    );
+    let iscsi = host.iscsi.as_ref().unwrap();
+    assert_eq!(
+        iscsi.root_path,
+        "iscsi:10.0.0.2::3260:0:iqn.2026-11.org.pxeroot:client"
+    );
+    assert_eq!(iscsi.initiator, "iqn.2013-02.org.example.client:default");
+
+    use crate::tftp::{Resolver, Source};
+    let (_, files) = crate::pxe::tftp_settings(&config).unwrap();
+    let peer: SocketAddr = "10.0.0.5:2000".parse().unwrap();
+    let text = |path: &str| match files.open(path, peer).unwrap() {
+        Source::Bytes(b) => String::from_utf8(b.to_vec()).unwrap(),
+        Source::File(_) => panic!("{path} should be generated"),
+    };
+    let pxelinux = text("pxelinux.cfg/01-52-54-00-12-34-56");
+    assert!(
+        pxelinux.contains("KERNEL vmlinuz\n  INITRD initrd.img\n"),
+        "{pxelinux}"
+    );
+    assert!(pxelinux.contains("IPAPPEND 2"), "{pxelinux}");
+    assert!(pxelinux.contains(
+        "APPEND root=/dev/sda console=ttyS0 ip=dhcp iscsi_initiator=iqn.2013-02.org.example.client:default \
+         iscsi_target_name=iqn.2026-11.org.pxeroot:client iscsi_target_ip=10.0.0.2 iscsi_target_port=3260\n"
+    ), "{pxelinux}");
+    let ipxe = text("/pxeroot/01-52-54-00-12-34-56.IPXE");
+    assert!(ipxe.starts_with("#!ipxe\n"), "{ipxe}");
+    assert!(
+        ipxe.contains("kernel tftp://10.0.0.2/vmlinuz initrd=initrd.img root=/dev/sda"),
+        "{ipxe}"
+    );
+    assert!(
+        ipxe.contains(" BOOTIF=01-52-54-00-12-34-56\ninitrd tftp://10.0.0.2/initrd.img\nboot\n"),
+        "{ipxe}"
+    );
+    for generated in [&pxelinux, &ipxe] {
+        assert!(
+            !generated.contains("client-secret-1"),
+            "secret in {generated}"
+        );
+    }
+}
+
+#[test]
+fn chap_in_cmdline_is_served_to_the_clients_own_address_only() {
+    let dir = netboot_dir();
+    let text = netboot_example(&dir, "chap_in_cmdline = true\n");
+    let config = Config::parse(&text).config.unwrap();
+    let (_, files) = crate::pxe::tftp_settings(&config).unwrap();
+    use crate::tftp::{OpenError, Resolver, Source};
+    let own: SocketAddr = "10.0.0.5:2000".parse().unwrap();
+    let other: SocketAddr = "10.0.0.6:2000".parse().unwrap();
+    match files
+        .open("pxelinux.cfg/01-52-54-00-12-34-56", own)
+        .unwrap()
+    {
+        Source::Bytes(b) => {
+            let s = String::from_utf8(b.to_vec()).unwrap();
+            assert!(
+                s.contains("iscsi_username=client iscsi_password=client-secret-1"),
+                "{s}"
+            );
+        }
+        Source::File(_) => panic!("not generated"),
+    }
+    match files.open("pxelinux.cfg/01-52-54-00-12-34-56", other) {
+        Err(OpenError::Denied(why)) => {
+            assert!(why.contains("10.0.0.5 only"), "{why}");
+            assert!(!why.contains("client-secret-1"));
+        }
+        other => panic!("served to another address: {other:?}"),
+    }
+}
+
+#[test]
+fn client_conflicts_are_each_reported_with_their_line() {
+    let dir = netboot_dir();
+    let second = format!(
+        r#"[[client]]
+name = "client"
+mac = "52-54-00-12-34-56"
+ip = "10.0.0.5"
+initiator = "iqn.2013-02.org.example.client:two"
+disk = "{d}/client.img"
+kernel = "vmlinuz"
+[[client]]
+name = "far"
+mac = "52:54:00:12:34:99"
+ip = "192.168.1.5"
+initiator = "iqn.2013-02.org.example.client:far"
+disk = "{d}/client2.img"
+kernel = "missing-kernel"
+[[client]]
+name = "bad mac"
+mac = "52:54:00:12:34"
+initiator = "nope"
+disk = "{d}/nothing.img"
+kernel = "../vmlinuz"
+"#,
+        d = dir.display()
+    );
+    let all = problems(&netboot_example(&dir, &second));
+    let has = |needle: &str| {
+        assert!(
+            all.iter().any(|p| p.contains(needle)),
+            "no problem mentions {needle:?}: {all:#?}"
+        )
+    };
+    has("client name \"client\" appears twice");
+    has("mac 52-54-00-12-34-56 is already client client's");
+    has("ip 10.0.0.5 is already client client's");
+    has("disk");
+    has("is already client client's; two machines writing one file system corrupt it");
+    has("ip 192.168.1.5 is outside dhcp.subnet 10.0.0.0/24");
+    has("missing-kernel is not a file inside tftp.root");
+    has("client.name \"bad mac\" must be");
+    has("mac \"52:54:00:12:34\" is not a MAC address");
+    has("initiator \"nope\" is not an iSCSI name");
+    has("nothing.img");
+    has("../vmlinuz is not a file inside tftp.root");
+    has("bad mac has no ip");
+    for p in &all {
+        assert!(p.starts_with("line "), "{p}");
+        assert!(!p.contains("client-secret-1"), "{p}");
+    }
+}
+
+#[test]
+fn netboot_sections_are_checked() {
+    let dir = netboot_dir();
+    let text = format!(
+        "[dhcp]\nsubnet = \"10.0.0.0/33\"\nrouter = \"10.9.0.1\"\nmode = \"relay\"\n\
+         [tftp]\nroot = \"{}/none\"\nmax_blksize = 65500\n",
+        dir.display()
+    );
+    let all = problems(&text);
+    let has = |needle: &str| {
+        assert!(
+            all.iter().any(|p| p.contains(needle)),
+            "no problem mentions {needle:?}: {all:#?}"
+        )
+    };
+    has("dhcp.subnet \"10.0.0.0/33\" is not an IPv4 network");
+    has("dhcp.mode \"relay\" is not \"full\" or \"proxy\"");
+    has("is not a folder");
+    has("max_blksize");
+    has("[dhcp] and [tftp] need [server]");
+    // Proxy mode: no pool, clients without an address.
+    let proxy = netboot_example(&dir, "").replace("[dhcp]\n", "[dhcp]\nmode = \"proxy\"\n");
+    assert!(problems(&proxy)
+        .iter()
+        .any(|p| p.contains("dhcp.pool makes no sense with mode = \"proxy\"")));
 }

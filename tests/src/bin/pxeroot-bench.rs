@@ -8,20 +8,24 @@
 //!   iscsistart (see [`pxeroot_tests::bench::boot`]); prints the table as Markdown (and writes
 //!   it to FILE) and exits 1 when the agent fails or a goal (4x faster, at most 2 MiB) is
 //!   missed. The agent is `$PXEROOT_INITIATOR` or `tools/build-agent`'s build.
+//! - `pxe [--boots N] [--out FILE]`: full network boots served by pxeroot-target against
+//!   dnsmasq + tgtd (see [`pxeroot_tests::bench::pxe`]); exits 1 when a boot fails or
+//!   pxeroot-target is slower.
 
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use pxeroot_tests::bench::{self, boot::BootOptions, Options};
+use pxeroot_tests::bench::{self, boot::BootOptions, pxe::PxeBenchOptions, Options};
 
 const USAGE: &str = "usage: pxeroot-bench target [--runs N] [--seconds S] [--image-mib M] \
-     [--sessions N] [--out FILE] | boot [--boots N] [--out FILE]";
+     [--sessions N] [--out FILE] | boot [--boots N] [--out FILE] | pxe [--boots N] [--out FILE]";
 
 fn main() -> Result<ExitCode> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("target") => target(&args[1..]),
         Some("boot") => boot(&args[1..]),
+        Some("pxe") => pxe(&args[1..]),
         _ => bail!("{USAGE}"),
     }
 }
@@ -59,22 +63,10 @@ fn target(args: &[String]) -> Result<ExitCode> {
 }
 
 fn boot(args: &[String]) -> Result<ExitCode> {
+    let (boots, out) = boots_and_out(args)?;
     let mut options = BootOptions::default();
-    let mut out = None;
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let value = it
-            .next()
-            .with_context(|| format!("{flag} needs a value; {USAGE}"))?;
-        match flag.as_str() {
-            "--boots" => {
-                options.boots = value
-                    .parse()
-                    .with_context(|| format!("{flag}: not a number: {value}"))?;
-            }
-            "--out" => out = Some(value.clone()),
-            _ => bail!("unknown option {flag}; {USAGE}"),
-        }
+    if let Some(n) = boots {
+        options.boots = n;
     }
     let report = bench::boot::boot(&options)?;
     finish(
@@ -84,6 +76,45 @@ fn boot(args: &[String]) -> Result<ExitCode> {
         report.goal_met(),
         "the agent failed or the goal was missed (see above)",
     )
+}
+
+fn pxe(args: &[String]) -> Result<ExitCode> {
+    let (boots, out) = boots_and_out(args)?;
+    let mut options = PxeBenchOptions::default();
+    if let Some(n) = boots {
+        options.boots = n;
+    }
+    let report = bench::pxe::pxe(&options)?;
+    finish(
+        "Network boot: pxeroot-target vs dnsmasq + tgtd",
+        &report.markdown(),
+        out,
+        report.goal_met(),
+        "pxeroot-target was slower (see above)",
+    )
+}
+
+/// `--boots N` and `--out FILE`, the options of the boot benches.
+fn boots_and_out(args: &[String]) -> Result<(Option<usize>, Option<String>)> {
+    let (mut boots, mut out) = (None, None);
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it
+            .next()
+            .with_context(|| format!("{flag} needs a value; {USAGE}"))?;
+        match flag.as_str() {
+            "--boots" => {
+                boots = Some(
+                    value
+                        .parse()
+                        .with_context(|| format!("{flag}: not a number: {value}"))?,
+                );
+            }
+            "--out" => out = Some(value.clone()),
+            _ => bail!("unknown option {flag}; {USAGE}"),
+        }
+    }
+    Ok((boots, out))
 }
 
 /// Today's date (UTC) from `date`, for the report heading.

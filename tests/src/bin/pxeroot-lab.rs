@@ -1,7 +1,7 @@
 //! `pxeroot-lab`: the lab from the command line.
 //!
-//! - `demo`: the main job, a diskless client booting from pxeroot-target, with its boot
-//!   timeline; `tools/demo` runs it.
+//! - `demo`: the main job, a diskless client network-booting from pxeroot-target alone (DHCP,
+//!   TFTP, iSCSI), with its boot timeline; `tools/demo` runs it.
 //! - `agent [--server pxeroot|tgtd] [--auth none|chap|mutual] [--params debian|root|netroot|dhcp]
 //!   [--down] [--delay SECONDS] [--wrong-secret] [--timeout SECONDS] [-- EXTRA CMDLINE...]`: one
 //!   agent boot (see [`scenario::agent_chain`]); prints the timeline, the console from the
@@ -18,7 +18,9 @@ use pxeroot_tests::initramfs::Builder;
 use pxeroot_tests::netns::{self, Netns};
 use pxeroot_tests::peers::{DhcpConfig, Dnsmasq, Tgtd};
 use pxeroot_tests::qemu::{Boot, Qemu, Spec};
-use pxeroot_tests::scenario::{self, AgentOptions, Auth, Params, Server};
+use pxeroot_tests::scenario::{
+    self, AgentOptions, Auth, Loader, Params, PxeOptions, Server, Stack,
+};
 use pxeroot_tests::Lab;
 
 fn main() -> Result<()> {
@@ -40,15 +42,23 @@ fn main() -> Result<()> {
 
 fn demo() -> Result<()> {
     let lab = Lab::require()?;
-    println!("pxeroot demo: a diskless QEMU client boots its root disk from pxeroot-target.");
-    println!("pxeroot-initiator in the client's initramfs brings up the NIC (DHCP from dnsmasq");
-    println!("until issue 5), logs in with CHAP and hands the session to the kernel.\n");
-    let opts = AgentOptions {
-        server: Server::Pxeroot,
+    println!("pxeroot demo: a diskless QEMU client network-boots from pxeroot-target alone.");
+    println!("One [[client]] entry gives it its DHCP reservation, pxelinux and its generated");
+    println!(
+        "pxelinux.cfg/01-<mac> over TFTP, the kernel and an initramfs with pxeroot-initiator,"
+    );
+    println!(
+        "which gets its CHAP secret from DHCP, logs in and hands the session to the kernel.\n"
+    );
+    let opts = PxeOptions {
+        loader: Loader::Pxelinux,
+        stack: Stack::Pxeroot,
         auth: Auth::Chap,
         ..Default::default()
     };
-    let report = scenario::agent_chain(&lab, &opts)?;
+    let pxe = scenario::pxe_chain(&lab, &opts)?;
+    let report = &pxe.report;
+    println!("{}", pxe.timeline());
     println!("{}", report.timeline);
     for line in report.agent_console().lines() {
         if line.contains("pxeroot-initiator:") {
@@ -63,7 +73,7 @@ fn demo() -> Result<()> {
             );
             Ok(())
         }
-        Err(e) => bail!("boot failed: {e}"),
+        Err(e) => bail!("boot failed: {e}\n{}", report.agent_console()),
     }
 }
 

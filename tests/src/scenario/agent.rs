@@ -244,6 +244,7 @@ pub fn agent_script() -> String {
              echo \"PXRT-STUCK $t $(cat $t/comm) wchan=$(cat $t/wchan) syscall=$(cat $t/syscall)\"; \
              sed 's/^/PXRT-STUCK   /' $t/stack; done; done ) &\n\
          watchdog=$!\n\
+         echo \"PXRT-CMDLINE $(cat /proc/cmdline)\"\n\
          stamp agent-start\n\
          /bin/pxeroot-initiator\n\
          rc=$?\n\
