@@ -108,7 +108,11 @@ impl Server {
             let now = unix(SystemTime::now());
             let (hosts, settings) = (&server.hosts, &server.settings);
             server.leases.retain(|ip, l| {
-                let keep = !hosts.contains_key(&l.mac) && usable(settings, hosts, ip);
+                let reserved = hosts
+                    .get(&l.mac)
+                    .and_then(|&i| settings.hosts.get(i))
+                    .is_some_and(|h| !h.ip.is_unspecified());
+                let keep = !reserved && usable(settings, hosts, ip);
                 if !keep {
                     info!(%ip, mac = %format_mac(&l.mac), "dropping a lease that no longer fits the configuration");
                 }
@@ -220,8 +224,8 @@ impl Server {
 
     /// The address to OFFER, recording the offer for pool clients.
     fn offer_address(&mut self, req: &Request, now: u64) -> Option<Ipv4Addr> {
-        if let Some(h) = self.host(&req.mac) {
-            return Some(h.ip);
+        if let Some(ip) = self.reservation(&req.mac) {
+            return Some(ip);
         }
         let ip = self.pool_address(req, now)?;
         let keep_bound = self
@@ -316,8 +320,8 @@ impl Server {
         if !self.in_subnet(want) {
             return self.nak(req, want, "not in the served subnet");
         }
-        if let Some(h) = self.host(&req.mac) {
-            if want == h.ip {
+        if let Some(reserved) = self.reservation(&req.mac) {
+            if want == reserved {
                 return self.respond(req, Kind::Ack, want);
             }
             return self.nak(req, want, "the machine has a different reserved address");
@@ -365,8 +369,8 @@ impl Server {
         if req.server_id.is_some_and(|s| s != self.settings.server) {
             return;
         }
-        if let Some(h) = self.host(&req.mac) {
-            if h.ip == ip {
+        if let Some(reserved) = self.reservation(&req.mac) {
+            if reserved == ip {
                 warn!(%mac, %ip, "DHCPDECLINE: the reserved address is in use by another machine");
             }
             return;
@@ -470,6 +474,15 @@ impl Server {
         self.hosts
             .get(mac)
             .and_then(|&i| self.settings.hosts.get(i))
+    }
+
+    /// The machine's reserved address. An entry without one (0.0.0.0, allowed by the
+    /// configuration in proxy mode) still gives the machine its boot files and iSCSI options,
+    /// but its address comes from the pool like anyone else's.
+    fn reservation(&self, mac: &[u8; 6]) -> Option<Ipv4Addr> {
+        self.host(mac)
+            .map(|h| h.ip)
+            .filter(|ip| !ip.is_unspecified())
     }
 
     fn subnet(&self) -> String {

@@ -228,3 +228,19 @@ fn bad_settings_are_refused() {
         .to_string()
         .contains("two entries"));
 }
+
+#[test]
+fn an_entry_without_an_address_gets_one_from_the_pool_and_keeps_its_boot_options() {
+    let mut s = settings();
+    s.hosts[0].ip = Ipv4Addr::UNSPECIFIED;
+    let mut h = Harness::new(s);
+    let got = h.lease(RESERVED_MAC);
+    assert_eq!(got, ip(100));
+    let offer = decode(&h.send(&request(T::Discover, RESERVED_MAC)).unwrap());
+    assert_eq!(offer.yiaddr(), ip(100));
+    assert_eq!(
+        offer.opts().get(OptionCode::Hostname),
+        Some(&DhcpOption::Hostname("client".into()))
+    );
+    assert!(offer.opts().get(OptionCode::RootPath).is_some());
+}
