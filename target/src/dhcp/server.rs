@@ -171,7 +171,7 @@ impl Server {
                 return None;
             }
             Err(e) => {
-                if let Some(suppressed) = self.throttle.allow("bad", now) {
+                if let Some(suppressed) = self.throttle.allow(e.kind(), now) {
                     warn!(peer = %source.addr, error = %e, bytes = packet.len(), suppressed, "dropped a bad DHCP packet");
                 }
                 return None;
@@ -582,6 +582,8 @@ pub fn unix(t: SystemTime) -> u64 {
 
 /// Rate limit for log lines about things a client controls (bad packets, floods): at most one
 /// line per kind per [`LOG_INTERVAL`], carrying how many were suppressed since the last one.
+/// Kinds are few and fixed (`WireError::kind`, "exhausted", "unknown", "relay"), so the map
+/// cannot grow with the traffic.
 #[derive(Debug, Default)]
 struct Throttle {
     last: HashMap<&'static str, (u64, u64)>,

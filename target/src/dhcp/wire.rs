@@ -144,6 +144,23 @@ pub enum WireError {
     Duplicate(u8),
 }
 
+impl WireError {
+    /// A short name of the kind of error, for rate-limiting log lines per kind: a flood of one
+    /// kind is summarised, and a different problem still gets its own line.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            WireError::Truncated { .. } => "truncated",
+            WireError::NotRequest(_) => "not-request",
+            WireError::NoMagic => "no-magic",
+            WireError::NotEthernet { .. } => "not-ethernet",
+            WireError::OptionPastEnd { .. } => "option-past-end",
+            WireError::BadOptionLength { .. } => "bad-option-length",
+            WireError::NoMessageType => "no-message-type",
+            WireError::Duplicate(_) => "duplicate-option",
+        }
+    }
+}
+
 /// The parts of a client's message the server acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {

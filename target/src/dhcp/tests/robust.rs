@@ -135,6 +135,32 @@ fn bad_packet_logs_are_rate_limited() {
     assert!(log.contains("suppressed=99"), "{log}");
 }
 
+#[test]
+fn each_kind_of_bad_packet_gets_its_own_line() {
+    let mut h = Harness::new(settings());
+    let mut past_end = discover_bytes();
+    past_end.truncate(240);
+    past_end.extend([53, 1, 1, 50, 200, 10]);
+    let mut bad_len = discover_bytes();
+    bad_len.truncate(240);
+    bad_len.extend([53, 2, 1, 1, 255]);
+    let (_, log) = logs(|| {
+        for _ in 0..3 {
+            h.send_raw(&[1, 2, 3]);
+            h.send_raw(&past_end);
+            h.send_raw(&bad_len);
+        }
+    });
+    assert_eq!(log.matches("dropped a bad DHCP packet").count(), 3, "{log}");
+    for needle in [
+        "truncated",
+        "runs past the packet end",
+        "option 53 has length 2",
+    ] {
+        assert!(log.contains(needle), "{needle}: {log}");
+    }
+}
+
 proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..700)) {
