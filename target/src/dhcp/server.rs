@@ -209,8 +209,8 @@ impl Server {
                 None
             }
             MessageType::Inform => {
-                if req.ciaddr.is_unspecified() {
-                    debug!(mac = %format_mac(&req.mac), "INFORM without ciaddr: ignored");
+                if req.ciaddr.is_unspecified() || !self.in_subnet(req.ciaddr) {
+                    debug!(mac = %format_mac(&req.mac), ciaddr = %req.ciaddr, "INFORM without an address in the subnet: ignored");
                     return None;
                 }
                 self.respond(req, Kind::InformAck, Ipv4Addr::UNSPECIFIED)

@@ -169,6 +169,9 @@ fn inform_gets_configuration_without_an_address_or_lease() {
         Some(&DhcpOption::SubnetMask(Ipv4Addr::new(255, 255, 255, 0)))
     );
     assert!(h.server.leases().is_empty());
+    let mut far = request(T::Inform, mac(9));
+    far.set_ciaddr(Ipv4Addr::new(192, 168, 0, 9));
+    assert!(h.send(&far).is_none(), "INFORM from another subnet");
 }
 
 #[test]
