@@ -7,8 +7,13 @@
 //! reply that cannot be sent is logged and the loop goes on: one bad client never stops the
 //! server for the others.
 //!
+//! Group commit: after a datagram is received, those already queued (up to [`BATCH`]) are
+//! handled too, their lease changes are appended to the lease file with one fsync, and only
+//! then are their replies sent: an ACK never precedes its lease on disk, and a burst costs one
+//! fsync instead of one per client.
+//!
 //! CANCEL-SAFETY: `serve` is cancelled only between datagrams (the `select!` arms are
-//! `recv_from` and `changed`, both cancel-safe); a reply is persisted and sent to completion
+//! `recv_from` and `changed`, both cancel-safe); replies are persisted and sent to completion
 //! before the next `select!`.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -26,6 +31,8 @@ use super::{Mode, Server};
 /// Largest datagram read: an Ethernet jumbo frame's worth; longer ones are cut and then fail
 /// to parse, which is what they deserve.
 const RECV_BUF: usize = 9000;
+/// At most this many datagrams share one lease-file write (group commit).
+const BATCH: usize = 64;
 
 /// A UDP socket ready for DHCP on `port`.
 fn bind(port: u16, interface: Option<&str>) -> std::io::Result<UdpSocket> {
@@ -73,7 +80,8 @@ impl Server {
             if *stop.borrow() {
                 break;
             }
-            let (socket, len, from, which) = tokio::select! {
+            let mut replies = Vec::new();
+            tokio::select! {
                 changed = stop.changed() => {
                     if changed.is_err() {
                         break;
@@ -81,27 +89,39 @@ impl Server {
                     continue;
                 }
                 r = main.recv_from(&mut buf) => match r {
-                    Ok((len, from)) => (&main, len, from, Port::Dhcp),
-                    Err(e) => { warn!(error = %e, "DHCP receive failed"); continue; }
+                    Ok((len, from)) => replies.extend(self.handle_one(buf.get(..len), from, Port::Dhcp)),
+                    Err(e) => warn!(error = %e, "DHCP receive failed"),
                 },
                 r = recv_opt(pxe.as_ref(), &mut pxe_buf) => match r {
-                    Ok((len, from)) => (pxe.as_ref().unwrap_or(&main), len, from, Port::PxeBoot),
-                    Err(e) => { warn!(error = %e, "PXE boot-server receive failed"); continue; }
+                    Ok((len, from)) => replies.extend(self.handle_one(pxe_buf.get(..len), from, Port::PxeBoot)),
+                    Err(e) => warn!(error = %e, "PXE boot-server receive failed"),
                 },
-            };
-            let SocketAddr::V4(addr) = from else { continue };
-            let data = match which {
-                Port::Dhcp => buf.get(..len),
-                Port::PxeBoot => pxe_buf.get(..len),
-            };
-            let source = Source { addr, port: which };
-            let reply = self.handle(data.unwrap_or_default(), source, SystemTime::now());
+            }
+            // Group commit: handle what is already queued too, write the lease changes of all
+            // of them with one fsync, then send their replies.
+            for _ in 1..BATCH {
+                match main.try_recv_from(&mut buf) {
+                    Ok((len, from)) => {
+                        replies.extend(self.handle_one(buf.get(..len), from, Port::Dhcp));
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        warn!(error = %e, "DHCP receive failed");
+                        break;
+                    }
+                }
+            }
             if let Err(e) = self.persist() {
                 warn!(error = %e, "cannot write the lease file; the change is only in memory");
             }
-            let Some(reply) = reply else { continue };
-            if let Err(e) = socket.send_to(&reply.bytes, reply.destination).await {
-                warn!(error = %e, to = %reply.destination, "cannot send a DHCP reply");
+            for (port, reply) in replies {
+                let socket = match port {
+                    Port::PxeBoot => pxe.as_ref().unwrap_or(&main),
+                    Port::Dhcp => &main,
+                };
+                if let Err(e) = socket.send_to(&reply.bytes, reply.destination).await {
+                    warn!(error = %e, to = %reply.destination, "cannot send a DHCP reply");
+                }
             }
         }
         if let Err(e) = self.persist() {
@@ -109,6 +129,23 @@ impl Server {
         }
         info!("DHCP server stopped");
         Ok(())
+    }
+}
+
+impl Server {
+    /// Handle one received datagram; the reply with the socket it goes out of.
+    fn handle_one(
+        &mut self,
+        data: Option<&[u8]>,
+        from: SocketAddr,
+        port: Port,
+    ) -> Option<(Port, super::Reply)> {
+        let SocketAddr::V4(addr) = from else {
+            return None;
+        };
+        let source = Source { addr, port };
+        self.handle(data.unwrap_or_default(), source, SystemTime::now())
+            .map(|r| (port, r))
     }
 }
 

@@ -63,7 +63,6 @@ pub struct Server {
     pub(super) settings: Settings,
     hosts: HashMap<[u8; 6], usize>,
     leases: Leases,
-    dirty: bool,
     throttle: Throttle,
 }
 
@@ -90,7 +89,6 @@ impl Server {
             settings,
             hosts,
             leases: Leases::default(),
-            dirty: false,
             throttle: Throttle::default(),
         };
         if let Some(path) = server.settings.lease_file.clone() {
@@ -145,19 +143,20 @@ impl Server {
             .count()
     }
 
-    /// Write the lease file if the table changed since the last write.
+    /// Append the lease changes made since the last call to the lease file and fsync it (a
+    /// no-op when nothing changed). The I/O loop calls this before sending the replies of the
+    /// datagrams it handled, so that no ACK is on the wire before its lease is on disk.
     ///
     /// # Errors
-    /// The I/O error; the table stays marked changed, so the next call tries again.
+    /// The I/O error; the changes stay pending, so the next call writes them again.
     pub fn persist(&mut self) -> std::io::Result<()> {
-        if !self.dirty {
-            return Ok(());
+        match &self.settings.lease_file {
+            Some(path) => self.leases.commit(path),
+            None => {
+                self.leases.clear_pending();
+                Ok(())
+            }
         }
-        if let Some(path) = &self.settings.lease_file {
-            self.leases.save(path)?;
-        }
-        self.dirty = false;
-        Ok(())
     }
 
     /// Act on one datagram: the reply to send, if any. Never panics, whatever `packet` holds;
@@ -351,7 +350,6 @@ impl Server {
         }
         let expires = now.saturating_add(self.settings.lease_time.as_secs());
         self.leases.set(want, req.mac, State::Bound, expires);
-        self.dirty = true;
         self.respond(req, Kind::Ack, want)
     }
 
@@ -379,7 +377,6 @@ impl Server {
             Some((held, _)) if held == ip => {
                 warn!(%mac, %ip, hold_s = DECLINE_HOLD, "DHCPDECLINE: address in use on the link, kept out of the pool");
                 self.leases.decline(ip, now + DECLINE_HOLD);
-                self.dirty = true;
             }
             _ => debug!(%mac, %ip, "DECLINE for an address the client does not hold: ignored"),
         }
@@ -394,7 +391,6 @@ impl Server {
                 info!(mac = %format_mac(&req.mac), %ip, "DHCPRELEASE");
                 // Remembered, not forgotten: the machine gets it again if it comes back.
                 self.leases.set(ip, req.mac, State::Bound, now);
-                self.dirty = true;
             }
         }
     }

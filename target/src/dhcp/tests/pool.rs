@@ -107,10 +107,10 @@ fn leases_survive_a_restart_and_a_bad_line_is_skipped() {
     let a = h.lease(mac(1));
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.contains(&format!("{a} 02:00:00:00:00:01 ")), "{text}");
-    // Damage the file: one garbage line, one line for an address in the table twice.
+    // Damage the file: one garbage line, one line with a bad MAC.
     std::fs::write(
         &file,
-        format!("{text}this is not a lease\n{a} 02:00:00:00:00:07 1900000000\n10.0.0.103 02:00:00:00:00:03 1900000000\n"),
+        format!("{text}this is not a lease\n10.0.0.104 02:00:00:00:00:zz 1900000000\n10.0.0.103 02:00:00:00:00:03 1900000000\n"),
     )
     .unwrap();
     drop(h);
@@ -243,4 +243,64 @@ fn an_entry_without_an_address_gets_one_from_the_pool_and_keeps_its_boot_options
         Some(&DhcpOption::Hostname("client".into()))
     );
     assert!(offer.opts().get(OptionCode::RootPath).is_some());
+}
+
+#[test]
+fn the_lease_file_is_a_journal_replayed_in_order_and_compacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("leases");
+    std::fs::write(
+        &file,
+        "10.0.0.100 02:00:00:00:00:01 1900000000\n\
+         10.0.0.101 02:00:00:00:00:02 1900000000\n\
+         10.0.0.101 -\n\
+         10.0.0.102 02:00:00:00:00:01 1900000000\n",
+    )
+    .unwrap();
+    let s = Settings {
+        lease_file: Some(file.clone()),
+        ..settings()
+    };
+    let mut h = Harness::new(s.clone());
+    let kept: Vec<_> = h
+        .server
+        .leases()
+        .iter()
+        .map(|(ip, l)| (ip, l.mac))
+        .collect();
+    assert_eq!(kept, vec![(ip(102), mac(1))], "moved, and taken back");
+    // Compacted at start.
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(
+        text.lines().filter(|l| !l.starts_with('#')).count(),
+        1,
+        "{text}"
+    );
+    // Renewals append one line each, then the file is compacted again.
+    let a = h.lease(mac(1));
+    assert_eq!(a, ip(102));
+    let mut most = 0;
+    for n in 0..200u64 {
+        h.now = 10 + n;
+        let mut renew = request(T::Request, mac(1));
+        renew.set_ciaddr(a);
+        assert!(h.send(&renew).is_some());
+        most = most.max(std::fs::read_to_string(&file).unwrap().lines().count());
+    }
+    assert!(
+        most > 10 && most < 100,
+        "journal grows, then is compacted: at most {most} lines"
+    );
+    // A decline is journaled: after a restart the address is not the machine's any more.
+    let dec = with(
+        request(T::Decline, mac(1)),
+        DhcpOption::RequestedIpAddress(a),
+    );
+    assert!(h.send(&dec).is_none());
+    assert!(std::fs::read_to_string(&file)
+        .unwrap()
+        .ends_with(&format!("{a} -\n")));
+    drop(h);
+    let h = Harness::new(s);
+    assert!(h.server.leases().is_empty());
 }
