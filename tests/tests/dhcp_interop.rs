@@ -3,7 +3,11 @@
 //! a namespace and is bound to that namespace's interface, so no DHCP traffic reaches a real
 //! network. Crafted bad packets (truncated, option lengths past the end, a 1,000-MAC DISCOVER
 //! flood) are sent from a thread that joins the client namespace; after each, a valid client
-//! must still be served.
+//! must still be served. proxyDHCP mode is driven the same way, as a PXE ROM would: a DISCOVER
+//! on port 67 and the boot-server REQUEST on port 4011.
+//!
+//! These tests run the real binary, whose `serve` stops when any of its servers fails: with
+//! `[[client]]` entries it also needs `[tftp]`, so they pass once the TFTP server has landed.
 //!
 //! Run with `cargo build -p pxeroot-target && cargo test -p pxeroot-tests --test dhcp_interop`
 //! as root.
@@ -63,15 +67,21 @@ impl Link {
 
     /// Start pxeroot-target with a [dhcp] section; waits for the DHCP server to listen.
     fn start(&self, pool: Option<(&str, &str)>) -> Result<PxerootTarget> {
+        let pool = pool
+            .map(|(a, b)| format!("pool = [\"{a}\", \"{b}\"]\n"))
+            .unwrap_or_default();
+        self.start_with(&pool)
+    }
+
+    /// [`Link::start`] with `dhcp` added to the [dhcp] section.
+    fn start_with(&self, dhcp: &str) -> Result<PxerootTarget> {
         let dir = self.server.run_dir();
         let disk = dir.join("disk.img");
         if !disk.exists() {
             std::fs::File::create(&disk)?.set_len(4 << 20)?;
             tftp_root(dir)?;
         }
-        let pool = pool
-            .map(|(a, b)| format!("pool = [\"{a}\", \"{b}\"]\n"))
-            .unwrap_or_default();
+        let pool = dhcp;
         let config = format!(
             "[iscsi]\nlisten = [\"{SERVER_IP}:3260\"]\n\n\
              [server]\naddress = \"{SERVER_IP}\"\ninterface = \"veth0\"\n\n\
@@ -167,6 +177,58 @@ fn tftp_root(dir: &Path) -> Result<()> {
         std::fs::write(root.join(f), b"placeholder")?;
     }
     Ok(())
+}
+
+/// From a thread inside the client namespace, on a socket bound to 0.0.0.0:68 on veth1:
+/// send each `(packet, destination)` and collect the first reply to each (or `None` after
+/// 3 s).
+fn exchange(client: &Netns, sends: Vec<(Vec<u8>, &'static str)>) -> Result<Vec<Option<Vec<u8>>>> {
+    let ns = PathBuf::from("/run/netns").join(client.name());
+    std::thread::spawn(move || -> Result<Vec<Option<Vec<u8>>>> {
+        let f = std::fs::File::open(&ns).with_context(|| format!("{}", ns.display()))?;
+        nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET)?;
+        let sock = UdpSocket::bind("0.0.0.0:68")?;
+        nix::sys::socket::setsockopt(
+            &sock,
+            nix::sys::socket::sockopt::BindToDevice,
+            &std::ffi::OsString::from("veth1"),
+        )?;
+        sock.set_broadcast(true)?;
+        sock.set_read_timeout(Some(Duration::from_secs(3)))?;
+        let mut out = Vec::new();
+        for (p, to) in sends {
+            sock.send_to(&p, to)?;
+            let mut buf = vec![0u8; 1500];
+            out.push(match sock.recv_from(&mut buf) {
+                Ok((n, _)) => Some(buf[..n].to_vec()),
+                Err(_) => None,
+            });
+        }
+        Ok(out)
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the exchange thread panicked"))?
+}
+
+/// The options of a reply, by code (a hand-written walk: this crate has no DHCP codec).
+fn reply_options(p: &[u8]) -> HashMap<u8, Vec<u8>> {
+    let mut out = HashMap::new();
+    let mut at = 240;
+    while let Some(&code) = p.get(at) {
+        match code {
+            0 => at += 1,
+            255 => break,
+            _ => {
+                let len = usize::from(p.get(at + 1).copied().unwrap_or(0));
+                out.insert(
+                    code,
+                    p.get(at + 2..at + 2 + len).unwrap_or_default().to_vec(),
+                );
+                at += 2 + len;
+            }
+        }
+    }
+    out
 }
 
 fn run_ok(cmd: &mut std::process::Command) -> Result<()> {
@@ -425,4 +487,63 @@ fn ipxe_config(dir: &Path) -> String {
         dir.join("tftp").display(),
         disk.display(),
     )
+}
+
+#[test]
+fn proxy_mode_answers_a_pxe_rom_on_67_and_4011_and_gives_no_addresses() {
+    Lab::require().unwrap();
+    let link = Link::new().unwrap();
+    let server = link.start_with("mode = \"proxy\"\n").unwrap();
+    link.set_mac(GUEST_MAC).unwrap();
+    link.client
+        .ip(&["addr", "add", "10.0.0.9/24", "dev", "veth1"])
+        .unwrap();
+    let mac = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
+    let mut pxe = vec![53, 1, 1, 60, 32];
+    pxe.extend_from_slice(b"PXEClient:Arch:00000:UNDI:002001");
+    pxe.extend([93, 2, 0, 0, 97, 17, 0]);
+    pxe.extend([7u8; 16]);
+    pxe.push(255);
+    let discover = dhcp_packet(mac, 0x11, &pxe);
+    let mut boot_request = discover.clone();
+    boot_request[242] = 3; // REQUEST
+    boot_request[12..16].copy_from_slice(&[10, 0, 0, 9]); // ciaddr
+    let plain = dhcp_packet([2, 0, 0, 0, 0, 0x0e], 0x12, &[53, 1, 1, 255]);
+    let replies = exchange(
+        &link.client,
+        vec![
+            (discover, "255.255.255.255:67"),
+            (boot_request, "10.0.0.2:4011"),
+            (plain, "255.255.255.255:67"),
+        ],
+    )
+    .unwrap();
+    let log = server.log_text();
+    let offer = replies[0]
+        .as_ref()
+        .unwrap_or_else(|| panic!("no proxy offer:\n{log}"));
+    assert_eq!(&offer[16..20], &[0, 0, 0, 0], "a proxy offer has no yiaddr");
+    assert_eq!(&offer[20..24], &[10, 0, 0, 2], "siaddr");
+    assert!(offer[108..].starts_with(b"pxelinux.0\0"));
+    let o = reply_options(offer);
+    assert_eq!(o.get(&53), Some(&vec![2]));
+    assert_eq!(o.get(&60).map(Vec::as_slice), Some(&b"PXEClient"[..]));
+    assert_eq!(o.get(&43), Some(&vec![6, 1, 8, 255]));
+    assert_eq!(o.get(&54), Some(&vec![10, 0, 0, 2]));
+    assert!(
+        !o.contains_key(&51) && !o.contains_key(&1),
+        "lease options in a proxy offer"
+    );
+    assert_eq!(o.get(&97).map(Vec::len), Some(17), "GUID echoed");
+
+    let ack = replies[1]
+        .as_ref()
+        .unwrap_or_else(|| panic!("no answer on port 4011:\n{log}"));
+    let o = reply_options(ack);
+    assert_eq!(o.get(&53), Some(&vec![5]));
+    assert!(ack[108..].starts_with(b"pxelinux.0\0"));
+    assert!(!o.contains_key(&43), "no option 43 on 4011");
+
+    assert!(replies[2].is_none(), "a non-PXE client got a proxy answer");
+    assert!(server.log_text().contains("DHCPOFFER(proxy)"));
 }
