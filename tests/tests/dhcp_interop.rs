@@ -144,15 +144,7 @@ impl Link {
     fn send_raw(&self, packets: Vec<Vec<u8>>) -> Result<()> {
         let ns = PathBuf::from("/run/netns").join(self.client.name());
         std::thread::spawn(move || -> Result<()> {
-            let f = std::fs::File::open(&ns).with_context(|| format!("{}", ns.display()))?;
-            nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET)?;
-            let sock = UdpSocket::bind("0.0.0.0:68")?;
-            nix::sys::socket::setsockopt(
-                &sock,
-                nix::sys::socket::sockopt::BindToDevice,
-                &std::ffi::OsString::from("veth1"),
-            )?;
-            sock.set_broadcast(true)?;
+            let sock = client_socket(&ns)?;
             for (i, p) in packets.iter().enumerate() {
                 sock.send_to(p, "255.255.255.255:67")?;
                 if i % 50 == 49 {
@@ -179,21 +171,28 @@ fn tftp_root(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Move the calling thread into the network namespace `ns` (a /run/netns path; only this
+/// thread moves) and open a UDP socket there on 0.0.0.0:68, bound to veth1, broadcast allowed.
+fn client_socket(ns: &Path) -> Result<UdpSocket> {
+    let f = std::fs::File::open(ns).with_context(|| format!("{}", ns.display()))?;
+    nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET)?;
+    let sock = UdpSocket::bind("0.0.0.0:68")?;
+    nix::sys::socket::setsockopt(
+        &sock,
+        nix::sys::socket::sockopt::BindToDevice,
+        &std::ffi::OsString::from("veth1"),
+    )?;
+    sock.set_broadcast(true)?;
+    Ok(sock)
+}
+
 /// From a thread inside the client namespace, on a socket bound to 0.0.0.0:68 on veth1:
 /// send each `(packet, destination)` and collect the first reply to each (or `None` after
 /// 3 s).
 fn exchange(client: &Netns, sends: Vec<(Vec<u8>, &'static str)>) -> Result<Vec<Option<Vec<u8>>>> {
     let ns = PathBuf::from("/run/netns").join(client.name());
     std::thread::spawn(move || -> Result<Vec<Option<Vec<u8>>>> {
-        let f = std::fs::File::open(&ns).with_context(|| format!("{}", ns.display()))?;
-        nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET)?;
-        let sock = UdpSocket::bind("0.0.0.0:68")?;
-        nix::sys::socket::setsockopt(
-            &sock,
-            nix::sys::socket::sockopt::BindToDevice,
-            &std::ffi::OsString::from("veth1"),
-        )?;
-        sock.set_broadcast(true)?;
+        let sock = client_socket(&ns)?;
         sock.set_read_timeout(Some(Duration::from_secs(3)))?;
         let mut out = Vec::new();
         for (p, to) in sends {
