@@ -9,8 +9,9 @@
 //!
 //! Why a thread per transfer and not a task: lock-step TFTP is bound by the round trip, and on
 //! the runtime every block cost an epoll wake-up, a task switch and a timer on top of the two
-//! system calls (`tools/bench tftp` measured it 10-15 % slower than tftpd-hpa). A blocking
-//! socket with a receive timeout needs only `recvfrom` and `sendto` per block. Threads are
+//! system calls (`tools/bench tftp`, blksize 1468, one run: 11.6 MB/s against tftpd-hpa's
+//! 13.5). A blocking socket with a receive timeout needs only `recvfrom` and `sendto` per
+//! block (and [`super::io::Spin`] takes most of the wake-up away). Threads are
 //! bounded by `max_transfers`; they are not taken from tokio's blocking pool, which the iSCSI
 //! side needs for disk I/O.
 //!
