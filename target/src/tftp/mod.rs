@@ -3,8 +3,8 @@
 //! configuration generated per client.
 //!
 //! Layout: [`packet`] (wire codec), [`options`] (negotiation policy), [`transfer`] (the sans-IO
-//! read-transfer state machine) are pure and fuzzed; [`server`] is the thin tokio adapter and
-//! [`root`] the file system side of [`RootDir`].
+//! read-transfer state machine) are pure and fuzzed; [`server`] (with `io.rs`) is the thin adapter and
+//! `root.rs` the file system side of [`RootDir`].
 //!
 //! Write requests are refused with error 2. A "netascii" read is served as octet: the bytes
 //! go out unchanged (no LF to CR LF translation), because boot files are binary and a

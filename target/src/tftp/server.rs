@@ -11,12 +11,13 @@
 //! the runtime every block cost an epoll wake-up, a task switch and a timer on top of the two
 //! system calls (`tools/bench tftp`, blksize 1468, one run: 11.6 MB/s against tftpd-hpa's
 //! 13.5). A blocking socket with a receive timeout needs only `recvfrom` and `sendto` per
-//! block (and [`super::io::Spin`] takes most of the wake-up away). Threads are
+//! block (and `io::Spin` takes most of the wake-up away). Threads are
 //! bounded by `max_transfers`; they are not taken from tokio's blocking pool, which the iSCSI
 //! side needs for disk I/O.
 //!
 //! CANCEL-SAFETY: when `stop` turns true, [`Bound::serve`] raises a flag that every transfer
-//! checks at least every [`POLL`], and returns once all slots are free (or after [`DRAIN`]).
+//! checks at least every `POLL` (200 ms), and returns once all slots are free (or after
+//! `DRAIN`, 2 s).
 
 use std::collections::HashSet;
 use std::ffi::OsString;
