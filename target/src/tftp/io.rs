@@ -1,10 +1,10 @@
-//! The byte-moving parts of a transfer thread: reading the content ([`Content`]), queueing
-//! packets and sending them ([`Batch`]), and waiting for the next ACK ([`Spin`]).
+//! The byte-moving parts of a transfer thread: reading the content ([`Content`]) and waiting
+//! for the next ACK ([`Spin`]).
 //!
 //! Measured with `tools/bench tftp` (loopback, 64 MiB, server and client on different CPUs):
-//! - Packets are built in place in one buffer allocated once per transfer: a DATA payload is
-//!   read from the file (or copied from memory) straight behind its header, with no zero-filling
-//!   or second copy per block.
+//! - Each DATA packet is built in place in one buffer allocated once per transfer: the payload
+//!   is read from the file (or copied from memory) straight behind its header, with no
+//!   zero-filling or second copy per block, and sent at once.
 //! - A window goes out as one `sendto` per packet. Sending it in one system call with UDP GSO
 //!   (UDP_SEGMENT) was tried and measured slower with atftp at windowsize 16 (0.37 s against
 //!   0.30 s for 64 MiB, median of 4, same run): a burst makes the client process the whole
@@ -24,7 +24,7 @@ use nix::sys::socket::{recvmsg, MsgFlags, SockaddrStorage};
 
 use super::Source;
 
-/// Bytes of file read ahead per read, and the size of a send batch.
+/// Bytes of file read ahead per read.
 pub(super) const CHUNK: usize = 256 * 1024;
 /// Blocks at least this large are read from the file straight into the packet; smaller ones
 /// come from a [`CHUNK`]-sized read-ahead buffer (one read per many blocks).
@@ -118,65 +118,6 @@ impl Content {
     }
 }
 
-/// Packets queued back to back in one buffer, and sent together.
-#[derive(Debug)]
-pub(super) struct Batch {
-    buf: Vec<u8>,
-    used: usize,
-    lens: Vec<usize>,
-}
-
-impl Batch {
-    /// A batch that holds at least one packet of `largest` bytes.
-    pub(super) fn new(largest: usize) -> Batch {
-        Batch {
-            buf: vec![0; CHUNK.max(largest)],
-            used: 0,
-            lens: Vec::new(),
-        }
-    }
-
-    /// Whether a packet of `len` bytes still fits.
-    pub(super) fn fits(&self, len: usize) -> bool {
-        self.used + len <= self.buf.len()
-    }
-
-    /// Room for the next packet of `len` bytes (the batch must be flushed first when it does
-    /// not fit); [`Self::commit`] it afterwards.
-    pub(super) fn next(&mut self, len: usize) -> &mut [u8] {
-        if !self.fits(len) {
-            // Only an empty batch gets here (the caller flushes first): grow it once.
-            self.buf.resize(self.used + len, 0);
-        }
-        &mut self.buf[self.used..self.used + len]
-    }
-
-    /// Keep the packet just written with [`Self::next`].
-    pub(super) fn commit(&mut self, len: usize) {
-        self.used += len;
-        self.lens.push(len);
-    }
-
-    /// Send every queued packet to `peer`, in order.
-    ///
-    /// # Errors
-    /// When the socket fails.
-    pub(super) fn flush(
-        &mut self,
-        socket: &std::net::UdpSocket,
-        peer: SocketAddr,
-    ) -> io::Result<()> {
-        let mut at = 0;
-        for len in &self.lens {
-            socket.send_to(&self.buf[at..at + len], peer)?;
-            at += len;
-        }
-        self.used = 0;
-        self.lens.clear();
-        Ok(())
-    }
-}
-
 /// Busy-polling for the next ACK before sleeping in `recvfrom`.
 ///
 /// In lock-step every block waits one round trip, and most of a loopback or LAN round trip is
@@ -248,34 +189,4 @@ fn socket_addr(a: &SockaddrStorage) -> Option<SocketAddr> {
         return Some(SocketAddr::V4((*v4).into()));
     }
     a.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn batches_send_every_packet_in_order() {
-        let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        rx.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-        let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let peer = rx.local_addr().unwrap();
-        let mut b = Batch::new(100);
-        // (Few enough for the receiving socket's buffer.)
-        let mut sizes = vec![1472; 40];
-        sizes.extend([30, 2000, 700]);
-        for (k, len) in sizes.iter().enumerate() {
-            assert!(b.fits(*len));
-            b.next(*len).fill(k as u8);
-            b.commit(*len);
-        }
-        b.flush(&tx, peer).unwrap();
-        assert!(b.fits(CHUNK), "empty again after the flush");
-        let mut buf = [0u8; 4000];
-        for (k, len) in sizes.iter().enumerate() {
-            let n = rx.recv(&mut buf).unwrap();
-            assert_eq!(n, *len, "packet {k}");
-            assert!(buf[..n].iter().all(|x| *x == k as u8), "packet {k} content");
-        }
-    }
 }

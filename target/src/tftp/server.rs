@@ -35,7 +35,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, info, warn};
 
-use super::io::{Batch, Content, Spin};
+use super::io::{Content, Spin};
 use super::options::{negotiate, Limits};
 use super::packet::{data_header, error_packet, ErrorCode, Mode, Packet, PacketError, Request};
 use super::transfer::{Outcome, Params, ReadTransfer, Transmit};
@@ -350,8 +350,9 @@ fn transfer(slot: &Slot, local_ip: IpAddr, req: Request) -> io::Result<()> {
     debug!(%peer, file = %req.filename, ?params, "TFTP transfer starts");
     let started = Instant::now();
     let mut fsm = ReadTransfer::new(params);
-    let largest = (usize::from(params.blksize) + 4).max(oack.len());
-    let mut batch = Batch::new(largest);
+    // One DATA packet, built in place and sent at once: in a window the client starts on the
+    // first block while the next ones are read.
+    let mut packet = vec![0u8; usize::from(params.blksize) + 4];
     let mut rbuf = vec![0u8; RECV_BUF];
     let mut spin = Spin::default();
     loop {
@@ -361,36 +362,26 @@ fn transfer(slot: &Slot, local_ip: IpAddr, req: Request) -> io::Result<()> {
         }
         let now = Instant::now();
         while let Some(tx) = fsm.poll_transmit(now) {
-            let error = match &tx {
-                Transmit::Error { code, message } => error_packet(*code, message),
-                _ => Vec::new(),
-            };
-            let len = match &tx {
-                Transmit::Oack => oack.len(),
-                Transmit::Data { len, .. } => 4 + len,
-                Transmit::Error { .. } => error.len(),
-            };
-            if !batch.fits(len) {
-                batch.flush(&socket, peer)?;
-            }
-            let room = batch.next(len);
             match tx {
-                Transmit::Oack => room.copy_from_slice(&oack),
-                Transmit::Data { block, offset, .. } => {
+                Transmit::Oack => socket.send_to(&oack, peer)?,
+                Transmit::Data { block, offset, len } => {
+                    let Some(room) = packet.get_mut(..4 + len) else {
+                        return Err(io::Error::other("block larger than blksize"));
+                    };
                     let (header, payload) = room.split_at_mut(4);
                     header.copy_from_slice(&data_header(block));
                     if let Err(e) = content.read_into(offset, payload) {
-                        batch.flush(&socket, peer)?;
                         let packet = error_packet(ErrorCode::NOT_DEFINED, "read error");
                         socket.send_to(&packet, peer)?;
                         return Err(e);
                     }
+                    socket.send_to(room, peer)?
                 }
-                Transmit::Error { .. } => room.copy_from_slice(&error),
-            }
-            batch.commit(len);
+                Transmit::Error { code, message } => {
+                    socket.send_to(&error_packet(code, &message), peer)?
+                }
+            };
         }
-        batch.flush(&socket, peer)?;
         if let Some(outcome) = fsm.outcome() {
             report(outcome, peer, &req.filename, &params, &fsm, started);
             return Ok(());
