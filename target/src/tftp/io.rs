@@ -10,6 +10,9 @@
 //!   0.30 s for 64 MiB, median of 4, same run): a burst makes the client process the whole
 //!   window before it can answer, while packet by packet its receiving overlaps the sending.
 //!   sendmmsg(2) would burst the same way.
+//! - Blocks of 16 KiB and more go with [`ZeroCopy`]: header corked, payload by sendfile(2)
+//!   from the page cache (blksize 65464, curl, 5 alternating runs each: 0.35 s against 0.38 s
+//!   median for 64 MiB; within this machine's noise, but two copies of 64 KiB fewer per block).
 //! - [`Spin`] polls for the ACK briefly before sleeping (see its docs).
 
 use std::fs::File;
@@ -20,7 +23,9 @@ use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::sys::socket::{recvmsg, MsgFlags, SockaddrStorage};
+use nix::sys::sendfile::sendfile64;
+use nix::sys::socket::{recvmsg, sendto, MsgFlags, SockaddrStorage};
+use tracing::debug;
 
 use super::Source;
 
@@ -118,6 +123,77 @@ impl Content {
     }
 }
 
+/// Sends DATA packets of large blocks without copying the payload through user space: the
+/// header goes out corked (MSG_MORE) and sendfile(2) appends the block's pages from the page
+/// cache to the same datagram, which leaves when the block is complete. Where the kernel or
+/// the device cannot (no scatter-gather), the payload is read and sent by copy instead, for
+/// the rest of the transfer.
+#[derive(Debug)]
+pub(super) struct ZeroCopy {
+    on: bool,
+}
+
+impl ZeroCopy {
+    pub(super) fn new() -> ZeroCopy {
+        ZeroCopy { on: true }
+    }
+
+    /// Whether a block of `len` bytes of `content` goes by [`Self::send`].
+    pub(super) fn wants(&self, content: &Content, len: usize) -> bool {
+        self.on && len >= DIRECT && matches!(content, Content::File { .. })
+    }
+
+    /// Send `header` then `len` bytes of the file at `offset` as one datagram; `scratch` (at
+    /// least `len` bytes) is used when the zero-copy path is refused.
+    ///
+    /// # Errors
+    /// When the socket or the file fails, or the file has become shorter.
+    pub(super) fn send(
+        &mut self,
+        socket: &std::net::UdpSocket,
+        peer: SocketAddr,
+        header: [u8; 4],
+        content: &mut Content,
+        offset: u64,
+        scratch: &mut [u8],
+    ) -> io::Result<()> {
+        let Content::File { file, .. } = content else {
+            return Err(io::Error::other("zero-copy send of in-memory content"));
+        };
+        let len = scratch.len();
+        let addr = SockaddrStorage::from(peer);
+        // MSG_MORE: nix 0.29 has no name for it.
+        let more = MsgFlags::from_bits_retain(nix::libc::MSG_MORE);
+        sendto(socket.as_raw_fd(), &header, &addr, more)?;
+        let mut off = i64::try_from(offset).map_err(|_| io::Error::other("offset too large"))?;
+        let mut sent = 0;
+        while sent < len {
+            match sendfile64(socket, &*file, Some(&mut off), len - sent) {
+                Ok(0) => {
+                    // Push out what is corked, then stop: the file shrank.
+                    sendto(socket.as_raw_fd(), &[], &addr, MsgFlags::empty())?;
+                    return Err(shrank());
+                }
+                Ok(n) => sent += n,
+                Err(Errno::EINTR) => {}
+                Err(e @ (Errno::EINVAL | Errno::EOPNOTSUPP | Errno::ENOSYS)) if sent == 0 => {
+                    debug!(error = %e, "sendfile to UDP refused; copying blocks instead");
+                    self.on = false;
+                    // The header is still corked: the copied payload completes its datagram.
+                    if read_exact_at(file, scratch, offset)? < len {
+                        sendto(socket.as_raw_fd(), &[], &addr, MsgFlags::empty())?;
+                        return Err(shrank());
+                    }
+                    sendto(socket.as_raw_fd(), scratch, &addr, MsgFlags::empty())?;
+                    return Ok(());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Busy-polling for the next ACK before sleeping in `recvfrom`.
 ///
 /// In lock-step every block waits one round trip, and most of a loopback or LAN round trip is
@@ -189,4 +265,93 @@ fn socket_addr(a: &SockaddrStorage) -> Option<SocketAddr> {
         return Some(SocketAddr::V4((*v4).into()));
     }
     a.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair() -> (std::net::UdpSocket, std::net::UdpSocket, SocketAddr) {
+        let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let peer = rx.local_addr().unwrap();
+        (rx, tx, peer)
+    }
+
+    fn temp_file(tag: &str, data: &[u8]) -> (std::path::PathBuf, File) {
+        let path =
+            std::env::temp_dir().join(format!("pxeroot-tftp-io-{tag}-{}", std::process::id()));
+        std::fs::write(&path, data).unwrap();
+        let file = File::open(&path).unwrap();
+        (path, file)
+    }
+
+    #[test]
+    fn zero_copy_block_is_one_datagram_with_its_header() {
+        let (rx, tx, peer) = pair();
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let (path, file) = temp_file("zc", &data);
+        let mut content = Content::new(Source::File(file)).unwrap();
+        let mut zc = ZeroCopy::new();
+        assert!(zc.wants(&content, 40_000));
+        let mut scratch = vec![0u8; 40_000];
+        for (block, offset) in [(1u16, 0u64), (2, 40_000)] {
+            zc.send(
+                &tx,
+                peer,
+                [0, 3, 0, block as u8],
+                &mut content,
+                offset,
+                &mut scratch,
+            )
+            .unwrap();
+        }
+        assert!(zc.on, "this kernel takes sendfile to UDP");
+        let mut buf = vec![0u8; 70_000];
+        for (block, offset) in [(1u8, 0usize), (2, 40_000)] {
+            let n = rx.recv(&mut buf).unwrap();
+            assert_eq!(n, 40_004);
+            assert_eq!(&buf[..4], &[0, 3, 0, block]);
+            assert!(buf[4..n] == data[offset..offset + 40_000]);
+        }
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn corked_header_and_copied_payload_are_one_datagram() {
+        // The fallback of ZeroCopy::send relies on this.
+        let (rx, tx, peer) = pair();
+        let addr = SockaddrStorage::from(peer);
+        let more = MsgFlags::from_bits_retain(nix::libc::MSG_MORE);
+        sendto(tx.as_raw_fd(), &[0, 3, 0, 9], &addr, more).unwrap();
+        sendto(tx.as_raw_fd(), &[7; 30_000], &addr, MsgFlags::empty()).unwrap();
+        let mut buf = vec![0u8; 70_000];
+        let n = rx.recv(&mut buf).unwrap();
+        assert_eq!(n, 30_004);
+        assert_eq!(&buf[..4], &[0, 3, 0, 9]);
+        assert!(buf[4..n].iter().all(|b| *b == 7));
+    }
+
+    #[test]
+    fn small_blocks_come_from_the_read_ahead() {
+        let data: Vec<u8> = (0..(CHUNK as u32 + 5000))
+            .map(|i| (i % 253) as u8)
+            .collect();
+        let (path, file) = temp_file("ra", &data);
+        let mut content = Content::new(Source::File(file)).unwrap();
+        assert!(!ZeroCopy::new().wants(&content, 1468));
+        let mut out = vec![0u8; 1468];
+        for offset in [0u64, 1468, CHUNK as u64 - 100, CHUNK as u64 + 3532] {
+            content.read_into(offset, &mut out).unwrap();
+            let o = offset as usize;
+            assert!(out == data[o..o + 1468], "offset {offset}");
+        }
+        // Past the end: the file "shrank".
+        let err = content
+            .read_into(data.len() as u64 - 10, &mut out)
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        std::fs::remove_file(path).unwrap();
+    }
 }

@@ -35,7 +35,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, info, warn};
 
-use super::io::{Content, Spin};
+use super::io::{Content, Spin, ZeroCopy};
 use super::options::{negotiate, Limits};
 use super::packet::{data_header, error_packet, ErrorCode, Mode, Packet, PacketError, Request};
 use super::transfer::{Outcome, Params, ReadTransfer, Transmit};
@@ -355,6 +355,7 @@ fn transfer(slot: &Slot, local_ip: IpAddr, req: Request) -> io::Result<()> {
     let mut packet = vec![0u8; usize::from(params.blksize) + 4];
     let mut rbuf = vec![0u8; RECV_BUF];
     let mut spin = Spin::default();
+    let mut zero_copy = ZeroCopy::new();
     loop {
         if slot.shared.stopping.load(Ordering::Relaxed) {
             debug!(%peer, file = %req.filename, "TFTP transfer stopped with the server");
@@ -364,6 +365,14 @@ fn transfer(slot: &Slot, local_ip: IpAddr, req: Request) -> io::Result<()> {
         while let Some(tx) = fsm.poll_transmit(now) {
             match tx {
                 Transmit::Oack => socket.send_to(&oack, peer)?,
+                Transmit::Data { block, offset, len } if zero_copy.wants(&content, len) => {
+                    let Some(scratch) = packet.get_mut(4..4 + len) else {
+                        return Err(io::Error::other("block larger than blksize"));
+                    };
+                    let header = data_header(block);
+                    zero_copy.send(&socket, peer, header, &mut content, offset, scratch)?;
+                    len + 4
+                }
                 Transmit::Data { block, offset, len } => {
                     let Some(room) = packet.get_mut(..4 + len) else {
                         return Err(io::Error::other("block larger than blksize"));
