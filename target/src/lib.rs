@@ -8,3 +8,4 @@ pub mod dhcp;
 pub mod pxe;
 pub mod ra;
 pub mod tftp;
+pub mod throttle;

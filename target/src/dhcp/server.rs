@@ -20,6 +20,7 @@ use super::leases::{format_mac, Leases, State, DECLINE_HOLD, OFFER_HOLD};
 use super::reply::{self, boot_file, BootChoice, Draft, Kind};
 use super::wire::{MessageType, Request, WireError};
 use super::{Error, Host, Mode, Settings};
+use crate::throttle::Throttle;
 
 /// The DHCP client port.
 pub const CLIENT_PORT: u16 = 68;
@@ -89,7 +90,7 @@ impl Server {
             settings,
             hosts,
             leases: Leases::default(),
-            throttle: Throttle::default(),
+            throttle: Throttle::new(LOG_INTERVAL, 1),
         };
         if let Some(path) = server.settings.lease_file.clone() {
             let text = match std::fs::read_to_string(&path) {
@@ -574,28 +575,4 @@ fn check(s: &Settings) -> Result<(), Error> {
 /// Unix seconds (0 before 1970, which only a broken clock reports).
 pub fn unix(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-/// Rate limit for log lines about things a client controls (bad packets, floods): at most one
-/// line per kind per [`LOG_INTERVAL`], carrying how many were suppressed since the last one.
-/// Kinds are few and fixed (`WireError::kind`, "exhausted", "unknown", "relay"), so the map
-/// cannot grow with the traffic.
-#[derive(Debug, Default)]
-struct Throttle {
-    last: HashMap<&'static str, (u64, u64)>,
-}
-
-impl Throttle {
-    /// `Some(suppressed)` when a line may be logged now.
-    fn allow(&mut self, kind: &'static str, now: u64) -> Option<u64> {
-        let entry = self.last.entry(kind).or_insert((0, 0));
-        if entry.0 == 0 || now >= entry.0.saturating_add(LOG_INTERVAL) {
-            let suppressed = entry.1;
-            *entry = (now.max(1), 0);
-            Some(suppressed)
-        } else {
-            entry.1 += 1;
-            None
-        }
-    }
 }

@@ -40,6 +40,7 @@ use super::options::{negotiate, Limits};
 use super::packet::{data_header, error_packet, ErrorCode, Mode, Packet, PacketError, Request};
 use super::transfer::{Outcome, Params, ReadTransfer, Transmit};
 use super::{OpenError, Resolver, Settings};
+use crate::throttle::Throttle;
 
 /// Largest datagram accepted on either socket (requests rarely exceed 512 bytes).
 const RECV_BUF: usize = 65536;
@@ -61,7 +62,13 @@ pub struct Bound {
     shared: Arc<Shared>,
     socket: UdpSocket,
     local: SocketAddr,
+    /// Log lines about refused or malformed requests: a flood is summarised, not echoed.
+    throttle: Mutex<Throttle>,
 }
+
+/// At most [`LOG_BURST`] lines per kind of bad request in each [`LOG_INTERVAL`] seconds.
+const LOG_INTERVAL: u64 = 10;
+const LOG_BURST: u64 = 20;
 
 #[derive(Debug)]
 struct Shared {
@@ -93,6 +100,7 @@ impl Server {
         let local = socket.local_addr()?;
         let slots = Arc::new(Semaphore::new(settings.max_transfers));
         Ok(Bound {
+            throttle: Mutex::new(Throttle::new(LOG_INTERVAL, LOG_BURST)),
             shared: Arc::new(Shared {
                 settings,
                 resolver: self.resolver,
@@ -180,6 +188,17 @@ impl Bound {
         Ok(())
     }
 
+    /// Whether a line about a bad request of `kind` may be logged now, and how many were not.
+    fn may_log(&self, kind: &'static str) -> Option<u64> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.throttle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .allow(kind, now)
+    }
+
     async fn reply(&self, peer: SocketAddr, code: ErrorCode, message: &str) {
         if let Err(e) = self
             .socket
@@ -194,7 +213,9 @@ impl Bound {
         match Packet::parse(data) {
             Ok(Packet::Rrq(req)) => self.on_read_request(req, peer).await,
             Ok(Packet::Wrq(req)) => {
-                warn!(%peer, file = %req.filename, "TFTP write request refused: this server is read-only");
+                if let Some(suppressed) = self.may_log("write") {
+                    warn!(%peer, file = %req.filename, suppressed, "TFTP write request refused: this server is read-only");
+                }
                 self.reply(peer, ErrorCode::ACCESS_VIOLATION, "access violation")
                     .await;
             }
@@ -202,12 +223,16 @@ impl Bound {
                 debug!(%peer, packet = ?other, "TFTP packet for no transfer on the server port; ignored");
             }
             Err(PacketError::UnknownOpcode(op)) => {
-                warn!(%peer, opcode = op, "TFTP unknown opcode {op}; answered with error 4");
+                if let Some(suppressed) = self.may_log("opcode") {
+                    warn!(%peer, opcode = op, suppressed, "TFTP unknown opcode {op}; answered with error 4");
+                }
                 self.reply(peer, ErrorCode::ILLEGAL_OPERATION, "illegal operation")
                     .await;
             }
             Err(e) => {
-                warn!(%peer, error = %e, "TFTP malformed request; answered with error 4");
+                if let Some(suppressed) = self.may_log("malformed") {
+                    warn!(%peer, error = %e, suppressed, "TFTP malformed request; answered with error 4");
+                }
                 self.reply(peer, ErrorCode::ILLEGAL_OPERATION, "malformed request")
                     .await;
             }
@@ -218,7 +243,9 @@ impl Bound {
         match req.mode {
             Mode::Octet | Mode::Netascii => {}
             _ => {
-                warn!(%peer, file = %req.filename, mode = req.mode.as_str(), "TFTP transfer mode refused");
+                if let Some(suppressed) = self.may_log("mode") {
+                    warn!(%peer, file = %req.filename, mode = req.mode.as_str(), suppressed, "TFTP transfer mode refused");
+                }
                 self.reply(peer, ErrorCode::ILLEGAL_OPERATION, "unsupported mode")
                     .await;
                 return;
@@ -235,8 +262,10 @@ impl Bound {
             return;
         }
         let Ok(permit) = Arc::clone(&shared.slots).try_acquire_owned() else {
-            warn!(%peer, file = %req.filename, max = shared.settings.max_transfers,
-                "TFTP too many transfers; request refused");
+            if let Some(suppressed) = self.may_log("busy") {
+                warn!(%peer, file = %req.filename, max = shared.settings.max_transfers, suppressed,
+                    "TFTP too many transfers; request refused");
+            }
             self.reply(peer, ErrorCode::NOT_DEFINED, "too many transfers")
                 .await;
             return;
