@@ -1,0 +1,147 @@
+//! The whole Debian flow, slow (several minutes): `tools/provision` builds a bookworm client in
+//! one command (debootstrap, hooks and agent installed, initramfs built in the chroot by
+//! Debian's own update-initramfs or by dracut, kernel and initrd in the TFTP folder, the
+//! `[[client]]` entry added and checked), then the client boots from its iSCSI disk served by
+//! pxeroot-target up to systemd's multi-user.target, where a unit in the image prints its
+//! marker on the serial console. CHAP credentials reach the agent by DHCP option 175 only.
+//!
+//! Run with `cargo test -p pxeroot-tests --test debian_flow -- --show-output` as root.
+
+// Test code: a failed unwrap or panic is a failed test (helpers outside #[test] too).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use pxeroot_tests::scenario::{debian_chain, DebianOptions, DebianReport, Flavour, Layout, Start};
+
+/// How the clients start.
+const START: Start = Start::Direct;
+use pxeroot_tests::Lab;
+
+fn boot(opts: &DebianOptions) -> DebianReport {
+    let lab = Lab::require().unwrap();
+    let opts = DebianOptions {
+        start: START,
+        ..opts.clone()
+    };
+    let report = debian_chain(&lab, &opts).unwrap();
+    println!("{:?} layout, {:?}, {:?}:", opts.layout, opts.flavour, opts.start);
+    println!("{}", report.figures());
+    if let Err(e) = report.booted() {
+        panic!("{e}\nserver log:\n{}", report.server_log);
+    }
+    check_common(&report);
+    report
+}
+
+fn check_common(report: &DebianReport) {
+    // The root is the LUN.
+    let root = report.root_source.clone().unwrap_or_default();
+    assert!(!root.is_empty(), "no root source printed");
+    // No secret on the command line: CHAP came by DHCP option 175.
+    let cmdline = report.cmdline.clone().expect("no /proc/cmdline printed");
+    assert!(!report.secrets.is_empty(), "the client was provisioned without CHAP");
+    for s in &report.secrets {
+        assert!(
+            !cmdline.contains(s.as_str()),
+            "a CHAP secret is on the kernel command line"
+        );
+        assert!(
+            !report.console.iter().any(|l| l.text.contains(s.as_str())),
+            "a CHAP secret was printed on the console"
+        );
+    }
+    assert!(
+        cmdline.contains("iscsi_target_name=") && !cmdline.contains("iscsi_password"),
+        "{cmdline}"
+    );
+    // What the agent left in /run: readable by root only.
+    let files = &report.run_files;
+    for want in ["/run/pxeroot", "/run/pxeroot/root-device", "/run/pxeroot/session.env"] {
+        assert!(
+            files.iter().any(|f| f.path == want),
+            "{want} missing from {files:?}"
+        );
+    }
+    assert!(
+        files.iter().any(|f| f.path.starts_with("/run/net-")),
+        "no /run/net-IFACE.conf in {files:?}"
+    );
+    for f in files {
+        assert_eq!(f.owner, "root", "{f:?}");
+        assert_eq!(f.mode & 0o077, 0, "{} is readable by others: {:o}", f.path, f.mode);
+    }
+    assert!(
+        !files.iter().any(|f| f.path.contains("pxeroot.log")),
+        "local-bottom left the initramfs log behind: {files:?}"
+    );
+    // The initramfs the distribution built lists the agent and the iSCSI modules.
+    let listing = &report.initramfs_listing;
+    for want in [
+        "sbin/pxeroot-initiator",
+        "/iscsi_tcp.ko",
+        "/libiscsi.ko",
+        "/libiscsi_tcp.ko",
+        "/scsi_transport_iscsi.ko",
+        "/virtio_net.ko",
+    ] {
+        assert!(
+            listing.iter().any(|l| l.ends_with(want)),
+            "the initramfs does not list {want} ({} entries)",
+            listing.len()
+        );
+    }
+    assert!(
+        !listing.iter().any(|l| l.ends_with("/iscsistart")),
+        "iscsistart is in the initramfs"
+    );
+}
+
+#[test]
+fn provisioned_plain_ext4_client_boots_to_multi_user_with_debians_own_initramfs() {
+    let report = boot(&DebianOptions::default());
+    let root = report.root_source.clone().unwrap();
+    assert!(root.starts_with("/dev/sd"), "root is {root}");
+    assert!(
+        report.client_entry.contains("append = \"root=UUID="),
+        "{}",
+        report.client_entry
+    );
+    assert!(
+        report.initramfs_listing.iter().any(|l| l.ends_with("local-top/pxeroot")),
+        "no local-top/pxeroot in the initramfs"
+    );
+}
+
+#[test]
+fn provisioned_volume_group_client_boots_with_root_and_swap_volumes() {
+    let report = boot(&DebianOptions {
+        layout: Layout::Lvm,
+        mutual: true,
+        size: "3G",
+        ..Default::default()
+    });
+    let root = report.root_source.clone().unwrap();
+    assert_eq!(root, "/dev/mapper/client-root");
+    assert!(
+        report
+            .swaps
+            .iter()
+            .any(|s| s.starts_with("/dev/dm-") || s.starts_with("/dev/mapper/client-swap")),
+        "no swap volume active: {:?}",
+        report.swaps
+    );
+    assert!(
+        report.client_entry.contains("mutual_chap = {"),
+        "{}",
+        report.client_entry
+    );
+}
+
+#[test]
+fn provisioned_client_boots_with_a_dracut_initramfs() {
+    let report = boot(&DebianOptions {
+        flavour: Flavour::Dracut,
+        ..Default::default()
+    });
+    let root = report.root_source.clone().unwrap();
+    assert!(root.starts_with("/dev/sd"), "root is {root}");
+}
