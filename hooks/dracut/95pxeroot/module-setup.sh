@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2154 # moddir and dracutsysrootdir come from dracut
 # dracut module: log in to the iSCSI root with pxeroot-initiator instead of iscsid/iscsiadm.
 #
 # The cmdline hook queues one login job in the initqueue; the job runs the agent, which reads
@@ -23,13 +24,14 @@ depends() {
 installkernel() {
     instmods iscsi_tcp libiscsi_tcp libiscsi scsi_transport_iscsi sd_mod crc32c
     # Every NIC driver: the boot NIC must come up before the root exists.
-    hostonly='' instmods =drivers/net/ethernet virtio_net virtio_pci
+    hostonly='' instmods "=drivers/net/ethernet" virtio_net virtio_pci
 }
 
 install() {
     inst_simple /usr/sbin/pxeroot-initiator /sbin/pxeroot-initiator
     inst_script "$moddir/pxeroot-login.sh" /sbin/pxeroot-login
     inst_hook cmdline 90 "$moddir/parse-pxeroot.sh"
+    inst_hook pre-pivot 90 "$moddir/pxeroot-mounted.sh"
     inst_multiple tee grep tail cat
     if [ -r "$dracutsysrootdir/etc/iscsi/initiatorname.iscsi" ]; then
         inst_simple "$dracutsysrootdir/etc/iscsi/initiatorname.iscsi" /etc/initiatorname.iscsi

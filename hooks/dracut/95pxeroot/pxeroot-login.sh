@@ -1,6 +1,7 @@
 #!/bin/sh
 # dracut initqueue job: run pxeroot-initiator once; exit 3 (no iSCSI root configured) is not an
 # error; any other failure ends the boot in the emergency shell with the agent's FAILED line.
+# shellcheck source=/dev/null
 type die >/dev/null 2>&1 || . /lib/dracut-lib.sh
 
 log=/run/initramfs/pxeroot.log
