@@ -97,7 +97,12 @@ fn check_common(report: &DebianReport) {
 
 #[test]
 fn provisioned_plain_ext4_client_boots_to_multi_user_with_debians_own_initramfs() {
-    let report = boot(&DebianOptions::default());
+    // open-iscsi too: its initramfs hook and local-top script are in the image, and the root
+    // is still logged in once, by the agent.
+    let report = boot(&DebianOptions {
+        packages: "open-iscsi",
+        ..Default::default()
+    });
     let root = report.root_source.clone().unwrap();
     assert!(root.starts_with("/dev/sd"), "root is {root}");
     assert!(
@@ -105,10 +110,25 @@ fn provisioned_plain_ext4_client_boots_to_multi_user_with_debians_own_initramfs(
         "{}",
         report.client_entry
     );
-    assert!(
-        report.initramfs_listing.iter().any(|l| l.ends_with("local-top/pxeroot")),
-        "no local-top/pxeroot in the initramfs"
-    );
+    let listing = &report.initramfs_listing;
+    for script in ["local-top/pxeroot", "local-bottom/pxeroot", "local-top/iscsi"] {
+        assert!(
+            listing.iter().any(|l| l.ends_with(script)),
+            "no scripts/{script} in the initramfs"
+        );
+    }
+    let logins = report
+        .console
+        .iter()
+        .filter(|l| l.text.contains("pxeroot-initiator: ") && l.text.contains("logged in to"))
+        .count();
+    assert_eq!(logins, 1, "the agent logged in {logins} times");
+    for bad in ["iscsistart", "session exists"] {
+        assert!(
+            !report.console.iter().any(|l| l.text.contains(bad)),
+            "{bad:?} on the console"
+        );
+    }
 }
 
 #[test]

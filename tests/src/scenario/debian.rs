@@ -70,6 +70,8 @@ pub struct DebianOptions {
     pub size: &'static str,
     /// Mutual CHAP instead of one-way CHAP.
     pub mutual: bool,
+    /// More packages for the image (`tools/provision --packages`).
+    pub packages: &'static str,
     /// QEMU is killed after this.
     pub timeout: Duration,
 }
@@ -82,6 +84,7 @@ impl Default for DebianOptions {
             start: Start::Pxe,
             size: "2G",
             mutual: false,
+            packages: "",
             timeout: Duration::from_secs(360),
         }
     }
@@ -332,6 +335,7 @@ pub fn debian_chain(lab: &Lab, opts: &DebianOptions) -> Result<DebianReport> {
         .arg(if opts.mutual { "--mutual-chap" } else { "--chap" })
         .arg("--overlay")
         .arg(&overlay)
+        .args(["--packages", opts.packages])
         .arg("--agent")
         .arg(&agent)
         .arg("--target-bin")
