@@ -23,7 +23,10 @@ fn boot(opts: &DebianOptions) -> DebianReport {
         ..opts.clone()
     };
     let report = debian_chain(&lab, &opts).unwrap();
-    println!("{:?} layout, {:?}, {:?}:", opts.layout, opts.flavour, opts.start);
+    println!(
+        "{:?} layout, {:?}, {:?}:",
+        opts.layout, opts.flavour, opts.start
+    );
     println!("{}", report.figures());
     if let Err(e) = report.booted() {
         panic!("{e}\nserver log:\n{}", report.server_log);
@@ -38,7 +41,10 @@ fn check_common(report: &DebianReport) {
     assert!(!root.is_empty(), "no root source printed");
     // No secret on the command line: CHAP came by DHCP option 175.
     let cmdline = report.cmdline.clone().expect("no /proc/cmdline printed");
-    assert!(!report.secrets.is_empty(), "the client was provisioned without CHAP");
+    assert!(
+        !report.secrets.is_empty(),
+        "the client was provisioned without CHAP"
+    );
     for s in &report.secrets {
         assert!(
             !cmdline.contains(s.as_str()),
@@ -55,7 +61,11 @@ fn check_common(report: &DebianReport) {
     );
     // What the agent left in /run: readable by root only.
     let files = &report.run_files;
-    for want in ["/run/pxeroot", "/run/pxeroot/root-device", "/run/pxeroot/session.env"] {
+    for want in [
+        "/run/pxeroot",
+        "/run/pxeroot/root-device",
+        "/run/pxeroot/session.env",
+    ] {
         assert!(
             files.iter().any(|f| f.path == want),
             "{want} missing from {files:?}"
@@ -67,7 +77,13 @@ fn check_common(report: &DebianReport) {
     );
     for f in files {
         assert_eq!(f.owner, "root", "{f:?}");
-        assert_eq!(f.mode & 0o077, 0, "{} is readable by others: {:o}", f.path, f.mode);
+        assert_eq!(
+            f.mode & 0o077,
+            0,
+            "{} is readable by others: {:o}",
+            f.path,
+            f.mode
+        );
     }
     assert!(
         !files.iter().any(|f| f.path.contains("pxeroot.log")),
@@ -111,7 +127,11 @@ fn provisioned_plain_ext4_client_boots_to_multi_user_with_debians_own_initramfs(
         report.client_entry
     );
     let listing = &report.initramfs_listing;
-    for script in ["local-top/pxeroot", "local-bottom/pxeroot", "local-top/iscsi"] {
+    for script in [
+        "local-top/pxeroot",
+        "local-bottom/pxeroot",
+        "local-top/iscsi",
+    ] {
         assert!(
             listing.iter().any(|l| l.ends_with(script)),
             "no scripts/{script} in the initramfs"

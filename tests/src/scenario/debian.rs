@@ -237,10 +237,7 @@ fn overlay(dir: &Path, marker: &str) -> Result<PathBuf> {
     )?;
     let script = o.join("usr/local/sbin/pxeroot-marker");
     std::fs::write(&script, MARKER_SCRIPT)?;
-    std::fs::set_permissions(
-        &script,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )?;
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
     std::fs::write(o.join("etc/pxeroot-marker"), format!("{marker}\n"))?;
     Ok(o)
 }
@@ -265,7 +262,11 @@ fn entry_value(entry: &str, key: &str) -> Option<String> {
             return None;
         }
         let v = v.trim();
-        Some(v.strip_prefix('"')?.strip_suffix('"')?.replace("\\\"", "\""))
+        Some(
+            v.strip_prefix('"')?
+                .strip_suffix('"')?
+                .replace("\\\"", "\""),
+        )
     })
 }
 
@@ -285,13 +286,13 @@ fn entry_chap(entry: &str, key: &str) -> Option<Chap> {
     })
 }
 
-/// Provision a client with `tools/provision`, boot it, and report.
+/// Provision a client with `tools/provision`, boot it, and report. The client boots its own
+/// kernel (the image's linux-image-cloud-amd64), not the lab's; `Lab` proves the lab was checked.
 ///
 /// # Errors
 /// When the lab fails (namespace, provisioning, servers, QEMU); a client that does not boot is
 /// reported, not an error.
-pub fn debian_chain(lab: &Lab, opts: &DebianOptions) -> Result<DebianReport> {
-    let _ = lab;
+pub fn debian_chain(_checked: &Lab, opts: &DebianOptions) -> Result<DebianReport> {
     let agent = agent_binary()?;
     let target_bin = PxerootTarget::binary()?;
     let _slot = boot_slot();
@@ -332,7 +333,11 @@ pub fn debian_chain(lab: &Lab, opts: &DebianOptions) -> Result<DebianReport> {
             },
         ])
         .args(["--append", "console=ttyS0 panic=-1"])
-        .arg(if opts.mutual { "--mutual-chap" } else { "--chap" })
+        .arg(if opts.mutual {
+            "--mutual-chap"
+        } else {
+            "--chap"
+        })
         .arg("--overlay")
         .arg(&overlay)
         .args(["--packages", opts.packages])
@@ -437,12 +442,16 @@ pub fn debian_chain(lab: &Lab, opts: &DebianOptions) -> Result<DebianReport> {
     let console = qemu.lines();
     drop(qemu);
     // The run folder goes with the namespace: keep the logs of the last run of this kind.
-    let keep = lab_dir().join("debian-last").join(format!(
-        "{:?}-{:?}-{:?}",
-        opts.layout, opts.flavour, opts.start
-    ).to_lowercase());
+    let keep = lab_dir()
+        .join("debian-last")
+        .join(format!("{:?}-{:?}-{:?}", opts.layout, opts.flavour, opts.start).to_lowercase());
     std::fs::create_dir_all(&keep)?;
-    for name in ["client.console.log", "provision.log", "pxeroot-target.log", "dnsmasq.log"] {
+    for name in [
+        "client.console.log",
+        "provision.log",
+        "pxeroot-target.log",
+        "dnsmasq.log",
+    ] {
         let _ = std::fs::copy(dir.join(name), keep.join(name));
     }
 
