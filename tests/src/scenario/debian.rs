@@ -215,14 +215,17 @@ StandardError=tty\nTTYPath=/dev/ttyS0\n\n[Install]\nWantedBy=multi-user.target\n
 
 const MARKER_SCRIPT: &str = r#"#!/bin/sh
 # pxeroot lab: the client reached multi-user.target; print what the test checks.
+echo "PXRT-MULTIUSER $(cat /etc/pxeroot-marker) $(cut -d' ' -f1 /proc/uptime)"
 echo "PXRT-ROOT $(findmnt -n -o SOURCE /)"
 tail -n +2 /proc/swaps | while read -r dev _ size _; do echo "PXRT-SWAP $dev $size"; done
 echo "PXRT-CMDLINE $(cat /proc/cmdline)"
 for f in /run/pxeroot /run/pxeroot/* /run/net-*.conf /run/initramfs/open-iscsi.interface /run/initramfs/pxeroot*; do
     [ -e "$f" ] && echo "PXRT-RUNFILE $(stat -c '%a %U %n' "$f")"
 done
+# systemd's own figures, once the start-up jobs are done.
+timeout 60 systemctl is-system-running --wait >/dev/null 2>&1
 echo "PXRT-ANALYZE $(systemd-analyze 2>&1 | head -n 1)"
-echo "PXRT-MULTIUSER $(cat /etc/pxeroot-marker) $(cut -d' ' -f1 /proc/uptime)"
+echo "PXRT-DONE"
 "#;
 
 fn overlay(dir: &Path, marker: &str) -> Result<PathBuf> {
@@ -438,7 +441,7 @@ pub fn debian_chain(_checked: &Lab, opts: &DebianOptions) -> Result<DebianReport
     spec.memory_mb = 768;
     spec.timeout = opts.timeout;
     let qemu = Qemu::spawn(&ns, "client", &spec)?;
-    let waited = qemu.wait_for("PXRT-MULTIUSER ", DEBIAN_FAILURES, opts.timeout);
+    let waited = qemu.wait_for("PXRT-DONE", DEBIAN_FAILURES, opts.timeout);
     let console = qemu.lines();
     drop(qemu);
     // The run folder goes with the namespace: keep the logs of the last run of this kind.
