@@ -1,14 +1,65 @@
-//! The DHCP server: reservations from `[[client]]`, an optional pool, persisted leases, the PXE
-//! and iPXE boot options, and a proxyDHCP mode.
+//! The DHCP server (RFC 2131/2132, PXE per RFC 4578, iPXE's encapsulated options): reservations
+//! from `[[client]]`, an optional pool, persisted leases, the PXE and iPXE boot options, and a
+//! proxyDHCP mode. The config layer builds [`Settings`] and `main` runs [`Server::serve`].
 //!
-//! CONTRACT (filled in by the DHCP work; the config layer builds [`Settings`] and `main` runs
-//! [`Server::serve`]). Field names here are the interface; add fields if needed, do not rename.
+//! Layout (style guide §6.1, dora's split): [`wire`] reads requests, [`reply`] writes replies
+//! with dhcproto, [`leases`] is the pool's table and its journal file, [`server`] decides
+//! (sans-IO: [`Server::handle`] takes bytes and a time and returns bytes and a destination, so
+//! unit tests and the fuzzer drive it without sockets), and `io` is the tokio loop around it.
+//!
+//! Behaviour in short:
+//! - A machine with an entry always gets its reserved address; any other machine gets one
+//!   from the pool (its previous address, else the one it asks for if never used, else the
+//!   first never-used one, else the one whose lease ended longest ago), or no answer at all
+//!   when there is no pool. Offers hold their address for 60 s, so a DISCOVER flood only
+//!   takes free addresses and never a leased one; a declined address rests for 10 minutes.
+//! - Boot file: iPXE (user class "iPXE" or option 175 present) gets `Boot::ipxe` when set;
+//!   otherwise option 93 as a raw number: absent or 0 → `bios`, 7 or 9 → `efi_x64`, any other
+//!   → none. PXE clients (option 60 "PXEClient...") also get 60 and 43 (discovery control 8),
+//!   and their option 97 back.
+//! - iSCSI: option 17 (root path) and 203 (initiator name) to a machine with an entry that has
+//!   `iscsi`; option 175 (176 = 1 no-ProxyDHCP-wait to iPXE in full mode, 190-193 CHAP) only
+//!   to clients that ask for 175 or are iPXE. Secrets are never logged.
+//! - proxyDHCP: only PXE clients are answered, with boot information and no address; a
+//!   machine without an entry gets `Settings::default_boot` when a file fits its
+//!   architecture, otherwise nothing. Port 4011 answers the PXE boot-server REQUEST.
+//! - Relayed requests (giaddr) are answered to the relay when giaddr is in the subnet,
+//!   ignored with a log line otherwise. Bad datagrams are dropped with a log line,
+//!   rate-limited per kind of problem.
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use pxeroot_proto::chap::Credentials;
+
+mod io;
+pub mod leases;
+pub mod reply;
+pub mod server;
+pub mod wire;
+
+#[cfg(test)]
+mod tests;
+
+pub use server::{Port, Reply, Server, Source};
+
+/// Why the DHCP server cannot start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The settings contradict each other (pool outside the subnet, duplicate MAC...).
+    #[error("DHCP settings: {0}")]
+    Settings(String),
+    /// The lease file cannot be read or written.
+    #[error("lease file {}: {source}", path.display())]
+    LeaseFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
 
 /// Everything the DHCP server needs, derived from `[server]`, `[dhcp]` and `[[client]]`.
 #[derive(Debug, Clone)]
@@ -90,30 +141,4 @@ pub struct IscsiBoot {
     pub chap: Option<Credentials>,
     /// 175.192/193.
     pub mutual_chap: Option<Credentials>,
-}
-
-// ---- STUB until the DHCP work (branch `dhcp`) lands; that branch replaces everything below. ----
-
-/// Why the DHCP server cannot start.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// Not built yet.
-    #[error("the DHCP server is not built yet")]
-    NotBuilt,
-}
-
-/// The DHCP server.
-#[derive(Debug)]
-pub struct Server;
-
-impl Server {
-    /// A server for `settings` (loads the lease file).
-    pub fn new(_settings: Settings) -> Result<Server, Error> {
-        Err(Error::NotBuilt)
-    }
-
-    /// Serve until `stop` turns true.
-    pub async fn serve(self, _stop: tokio::sync::watch::Receiver<bool>) -> std::io::Result<()> {
-        Err(std::io::Error::other("the DHCP server is not built yet"))
-    }
 }
