@@ -13,7 +13,7 @@
 use pxeroot_tests::scenario::{debian_chain, DebianOptions, DebianReport, Flavour, Layout, Start};
 
 /// How the clients start.
-const START: Start = Start::Direct;
+const START: Start = Start::Pxe;
 use pxeroot_tests::Lab;
 
 fn boot(opts: &DebianOptions) -> DebianReport {

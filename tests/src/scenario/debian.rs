@@ -210,7 +210,7 @@ pub const DEBIAN_FAILURES: &[&str] = &[
 
 /// The image's marker unit: after multi-user.target, print what the test checks.
 const MARKER_UNIT: &str = "[Unit]\nDescription=pxeroot lab marker\nAfter=multi-user.target\n\n\
-[Service]\nType=oneshot\nExecStart=/usr/local/sbin/pxeroot-marker\nStandardOutput=tty\n\
+[Service]\nType=simple\nExecStart=/usr/local/sbin/pxeroot-marker\nStandardOutput=tty\n\
 StandardError=tty\nTTYPath=/dev/ttyS0\n\n[Install]\nWantedBy=multi-user.target\n";
 
 const MARKER_SCRIPT: &str = r#"#!/bin/sh
@@ -222,7 +222,8 @@ echo "PXRT-CMDLINE $(cat /proc/cmdline)"
 for f in /run/pxeroot /run/pxeroot/* /run/net-*.conf /run/initramfs/open-iscsi.interface /run/initramfs/pxeroot*; do
     [ -e "$f" ] && echo "PXRT-RUNFILE $(stat -c '%a %U %n' "$f")"
 done
-# systemd's own figures, once the start-up jobs are done.
+# systemd's own figures, once the start-up jobs are done (this unit is Type=simple, so its own
+# start job is not one of them).
 timeout 60 systemctl is-system-running --wait >/dev/null 2>&1
 echo "PXRT-ANALYZE $(systemd-analyze 2>&1 | head -n 1)"
 echo "PXRT-DONE"
@@ -234,6 +235,9 @@ fn overlay(dir: &Path, marker: &str) -> Result<PathBuf> {
     std::fs::create_dir_all(units.join("multi-user.target.wants"))?;
     std::fs::create_dir_all(o.join("usr/local/sbin"))?;
     std::fs::write(units.join("pxeroot-marker.service"), MARKER_UNIT)?;
+    // No login prompt on the serial console: its getty hangs the tty up under the marker
+    // unit's output.
+    std::os::unix::fs::symlink("/dev/null", units.join("serial-getty@ttyS0.service"))?;
     std::os::unix::fs::symlink(
         "../pxeroot-marker.service",
         units.join("multi-user.target.wants/pxeroot-marker.service"),
