@@ -4,5 +4,5 @@
 # the real root with /run.
 if [ -e /run/pxeroot/root-device ]; then
     read -r up _ < /proc/uptime
-    echo "pxeroot: root file system mounted from $(cat /run/pxeroot/root-device) at ${up} s" >&2
+    echo "pxeroot: root file system mounted at ${up} s, iSCSI disk $(cat /run/pxeroot/root-device)" >&2
 fi

@@ -480,10 +480,10 @@ pub fn debian_chain(_checked: &Lab, opts: &DebianOptions) -> Result<DebianReport
         }
         None => (None, None),
     };
-    let mounted = find("pxeroot: root file system mounted from ");
+    let mounted = find("pxeroot: root file system mounted at ");
     let uptime_root_mounted = mounted.as_ref().and_then(|(_, rest)| {
-        rest.rsplit_once(" at ")
-            .and_then(|(_, t)| t.trim_end_matches(" s").parse::<f64>().ok())
+        rest.split_once(" s")
+            .and_then(|(t, _)| t.trim().parse::<f64>().ok())
     });
     let kernel_started = match (&mounted, uptime_root_mounted) {
         (Some((at, _)), Some(up)) => Some(at.as_secs_f64() - up),
