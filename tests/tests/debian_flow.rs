@@ -177,6 +177,31 @@ fn provisioned_volume_group_client_boots_with_root_and_swap_volumes() {
 }
 
 #[test]
+fn without_its_target_the_debian_initramfs_stops_with_the_agents_failure() {
+    let lab = Lab::require().unwrap();
+    let report = debian_chain(
+        &lab,
+        &DebianOptions {
+            start: Start::Direct,
+            no_target: true,
+            append: "pxeroot.timeout=5",
+            timeout: std::time::Duration::from_secs(120),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let failure = report.failure.clone().unwrap_or_default();
+    assert!(
+        failure.contains("pxeroot: no iSCSI root (pxeroot-initiator exit 12): ")
+            && failure.contains("FAILED:")
+            && failure.contains("connection refused"),
+        "{failure:?}\n{}",
+        report.booted().err().unwrap_or_default()
+    );
+    assert_eq!(report.marker_seen, None);
+}
+
+#[test]
 fn provisioned_client_boots_with_a_dracut_initramfs() {
     let report = boot(&DebianOptions {
         flavour: Flavour::Dracut,

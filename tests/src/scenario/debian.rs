@@ -72,6 +72,11 @@ pub struct DebianOptions {
     pub mutual: bool,
     /// More packages for the image (`tools/provision --packages`).
     pub packages: &'static str,
+    /// More kernel parameters (after `console=ttyS0 panic=-1`).
+    pub append: &'static str,
+    /// Serve no iSCSI target ([`Start::Direct`] only: with PXE, pxeroot-target serves the boot
+    /// too), so that the initramfs fails.
+    pub no_target: bool,
     /// QEMU is killed after this.
     pub timeout: Duration,
 }
@@ -85,6 +90,8 @@ impl Default for DebianOptions {
             size: "2G",
             mutual: false,
             packages: "",
+            append: "",
+            no_target: false,
             timeout: Duration::from_secs(360),
         }
     }
@@ -339,7 +346,10 @@ pub fn debian_chain(_checked: &Lab, opts: &DebianOptions) -> Result<DebianReport
                 Flavour::Dracut => "dracut",
             },
         ])
-        .args(["--append", "console=ttyS0 panic=-1"])
+        .args([
+            "--append",
+            format!("console=ttyS0 panic=-1 {}", opts.append).trim(),
+        ])
         .arg(if opts.mutual {
             "--mutual-chap"
         } else {
@@ -440,7 +450,14 @@ pub fn debian_chain(_checked: &Lab, opts: &DebianOptions) -> Result<DebianReport
             })
         }
     };
-    let server = PxerootTarget::start(&ns, &server_config)?;
+    if opts.no_target && opts.start == Start::Pxe {
+        bail!("no_target needs Start::Direct (with PXE, pxeroot-target serves the boot itself)");
+    }
+    let server = if opts.no_target {
+        None
+    } else {
+        Some(PxerootTarget::start(&ns, &server_config)?)
+    };
     let mut spec = spec;
     spec.memory_mb = 768;
     spec.timeout = opts.timeout;
@@ -534,7 +551,10 @@ pub fn debian_chain(_checked: &Lab, opts: &DebianOptions) -> Result<DebianReport
         client_entry: entry,
         failure,
         console,
-        server_log: server.log_text(),
+        server_log: server
+            .as_ref()
+            .map(PxerootTarget::log_text)
+            .unwrap_or_default(),
         run_dir: dir,
         provision_seconds,
     })
