@@ -56,7 +56,8 @@ fn check_common(report: &DebianReport) {
         );
     }
     assert!(
-        cmdline.contains("iscsi_target_name=") && !cmdline.contains("iscsi_password"),
+        (cmdline.contains("iscsi_target_name=") || cmdline.contains("root=iscsi:"))
+            && !cmdline.contains("iscsi_password"),
         "{cmdline}"
     );
     // What the agent left in /run: readable by root only.
@@ -174,6 +175,32 @@ fn provisioned_volume_group_client_boots_with_root_and_swap_volumes() {
         "{}",
         report.client_entry
     );
+}
+
+#[test]
+fn root_iscsi_names_the_lun_and_the_local_top_script_sets_root_to_its_device() {
+    let lab = Lab::require().unwrap();
+    let report = debian_chain(
+        &lab,
+        &DebianOptions {
+            start: Start::Direct,
+            root_iscsi: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    println!("{}", report.figures());
+    if let Err(e) = report.booted() {
+        panic!("{e}");
+    }
+    let cmdline = report.cmdline.clone().unwrap_or_default();
+    assert!(
+        cmdline.starts_with("root=iscsi:10.0.0.2::3260:0:iqn.2026-11.org.pxeroot:client ")
+            && !cmdline.contains("iscsi_target_name="),
+        "{cmdline}"
+    );
+    assert_eq!(report.root_source.as_deref(), Some("/dev/sda"));
+    check_common(&report);
 }
 
 #[test]

@@ -74,6 +74,10 @@ pub struct DebianOptions {
     pub packages: &'static str,
     /// More kernel parameters (after `console=ttyS0 panic=-1`).
     pub append: &'static str,
+    /// Name the root `root=iscsi:10.0.0.2::3260:0:<target>` (RFC 4173, as Debian's open-iscsi
+    /// reads it) instead of the provisioned `root=UUID=`, with no `iscsi_target_*` parameters
+    /// ([`Start::Direct`] only: pxeroot-target generates the command line for PXE boots).
+    pub root_iscsi: bool,
     /// Serve no iSCSI target ([`Start::Direct`] only: with PXE, pxeroot-target serves the boot
     /// too), so that the initramfs fails.
     pub no_target: bool,
@@ -92,6 +96,7 @@ impl Default for DebianOptions {
             packages: "",
             append: "",
             no_target: false,
+            root_iscsi: false,
             timeout: Duration::from_secs(360),
         }
     }
@@ -439,19 +444,32 @@ pub fn debian_chain(_checked: &Lab, opts: &DebianOptions) -> Result<DebianReport
                 }
             }
             _dnsmasq = Some(Dnsmasq::start(&ns, &dhcp)?);
+            let bootif = format!("BOOTIF=01-{}", GUEST_MAC.replace(':', "-"));
+            let append = if opts.root_iscsi {
+                let own: Vec<&str> = append
+                    .split_whitespace()
+                    .filter(|p| !p.starts_with("root="))
+                    .collect();
+                format!(
+                    "root=iscsi:{SERVER_IP}::3260:0:{target} {} ip=dhcp \
+                     iscsi_initiator={initiator} {bootif}",
+                    own.join(" ")
+                )
+            } else {
+                format!(
+                    "{append} ip=dhcp iscsi_initiator={initiator} iscsi_target_name={target} \
+                     iscsi_target_ip={SERVER_IP} iscsi_target_port=3260 {bootif}"
+                )
+            };
             Spec::new(Boot::Kernel {
                 kernel: tftp.join("pxeroot/client/vmlinuz"),
                 initrd: tftp.join("pxeroot/client/initrd.img"),
-                append: format!(
-                    "{append} ip=dhcp iscsi_initiator={initiator} iscsi_target_name={target} \
-                     iscsi_target_ip={SERVER_IP} iscsi_target_port=3260 BOOTIF=01-{}",
-                    GUEST_MAC.replace(':', "-")
-                ),
+                append,
             })
         }
     };
-    if opts.no_target && opts.start == Start::Pxe {
-        bail!("no_target needs Start::Direct (with PXE, pxeroot-target serves the boot itself)");
+    if (opts.no_target || opts.root_iscsi) && opts.start == Start::Pxe {
+        bail!("no_target and root_iscsi need Start::Direct (pxeroot-target makes PXE boots' command line)");
     }
     let server = if opts.no_target {
         None
