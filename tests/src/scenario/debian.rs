@@ -155,6 +155,9 @@ pub struct DebianReport {
     pub run_dir: PathBuf,
     /// Seconds `tools/provision` took.
     pub provision_seconds: f64,
+    /// PXE boots: the firmware's DHCP and the TFTP transfers, in seconds since power-on, from
+    /// pxeroot-target's log.
+    pub pxe_events: Vec<(String, f64)>,
 }
 
 impl DebianReport {
@@ -186,8 +189,12 @@ impl DebianReport {
     /// The figures as printed by the tests.
     pub fn figures(&self) -> String {
         let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1} s"));
+        let mut pxe = String::new();
+        for (label, t) in &self.pxe_events {
+            pxe.push_str(&format!("power-on -> {label}: {t:.1} s\n"));
+        }
         format!(
-            "provisioning (tools/provision): {:.1} s\n\
+            "provisioning (tools/provision): {:.1} s\n{pxe}\
              power-on -> kernel start: {}\n\
              kernel start -> root mounted (initramfs local-bottom): {}\n\
              kernel start -> multi-user.target (marker unit): {}\n\
@@ -480,6 +487,7 @@ pub fn debian_chain(_checked: &Lab, opts: &DebianOptions) -> Result<DebianReport
     spec.memory_mb = 768;
     spec.timeout = opts.timeout;
     let qemu = Qemu::spawn(&ns, "client", &spec)?;
+    let powered_on = qemu.started_at();
     let waited = qemu.wait_for("PXRT-DONE", DEBIAN_FAILURES, opts.timeout);
     let console = qemu.lines();
     drop(qemu);
@@ -534,6 +542,22 @@ pub fn debian_chain(_checked: &Lab, opts: &DebianOptions) -> Result<DebianReport
                 .unwrap_or_else(|| format!("{e:#}").lines().next().unwrap_or("").to_string()),
         ),
     };
+    let server_log = server
+        .as_ref()
+        .map(PxerootTarget::log_text)
+        .unwrap_or_default();
+    let mut pxe_events = Vec::new();
+    if opts.start == Start::Pxe {
+        for (label, needles) in [
+            ("DHCP bound (firmware)", ["DHCPACK", GUEST_MAC]),
+            ("kernel fetched", ["sent", "pxeroot/client/vmlinuz"]),
+            ("initrd fetched", ["sent", "pxeroot/client/initrd.img"]),
+        ] {
+            if let Some(t) = super::pxe::logged(&server_log, powered_on, &needles) {
+                pxe_events.push((label.to_string(), t));
+            }
+        }
+    }
     let run_files = console
         .iter()
         .filter_map(|l| {
@@ -569,10 +593,8 @@ pub fn debian_chain(_checked: &Lab, opts: &DebianOptions) -> Result<DebianReport
         client_entry: entry,
         failure,
         console,
-        server_log: server
-            .as_ref()
-            .map(PxerootTarget::log_text)
-            .unwrap_or_default(),
+        server_log,
+        pxe_events,
         run_dir: dir,
         provision_seconds,
     })
