@@ -10,7 +10,7 @@
 // Test code: a failed unwrap or panic is a failed test (helpers outside #[test] too).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use pxeroot_tests::scenario::{debian_chain, DebianOptions, DebianReport, Flavour, Layout, Start};
+use pxeroot_tests::scenario::{debian_chain, DebianOptions, DebianReport, Layout, Start};
 
 /// How the clients start.
 const START: Start = Start::Pxe;
@@ -229,11 +229,32 @@ fn without_its_target_the_debian_initramfs_stops_with_the_agents_failure() {
 }
 
 #[test]
-fn provisioned_client_boots_with_a_dracut_initramfs() {
+fn the_same_client_moved_to_dracut_boots_with_a_dracut_initramfs() {
     let report = boot(&DebianOptions {
-        flavour: Flavour::Dracut,
+        then_dracut: true,
         ..Default::default()
     });
+    let first = report.earlier.first().expect("no first boot");
+    println!("first boot, update-initramfs:\n{}", first.figures());
+    first.booted().unwrap();
+    check_common(first);
+    // The second boot is the same client (same entry, same disk, same marker) with the
+    // initramfs dracut built.
+    assert_eq!(report.cmdline, first.cmdline);
     let root = report.root_source.clone().unwrap();
     assert!(root.starts_with("/dev/sd"), "root is {root}");
+    assert!(
+        report
+            .console
+            .iter()
+            .any(|l| l.text.contains("dracut-initqueue") && l.text.contains("pxeroot-initiator: ")),
+        "the agent did not run from dracut's initqueue"
+    );
+    assert!(
+        report
+            .initramfs_listing
+            .iter()
+            .any(|l| l.contains("modules.d/95pxeroot") || l.ends_with("/pxeroot-login")),
+        "the dracut image has no pxeroot module files"
+    );
 }

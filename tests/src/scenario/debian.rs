@@ -20,7 +20,7 @@ use super::{agent_binary, boot_slot, fresh_marker, GUEST_IP, GUEST_MAC, SERVER_I
 use crate::netns::Netns;
 use crate::paths::{lab_dir, workspace_root};
 use crate::peers::{Chap, DhcpConfig, Dnsmasq, PxerootTarget};
-use crate::process::{describe, run};
+use crate::process::describe;
 use crate::qemu::{Boot, Line, Qemu, Spec};
 use crate::Lab;
 
@@ -78,6 +78,10 @@ pub struct DebianOptions {
     /// reads it) instead of the provisioned `root=UUID=`, with no `iscsi_target_*` parameters
     /// ([`Start::Direct`] only: pxeroot-target generates the command line for PXE boots).
     pub root_iscsi: bool,
+    /// After the first boot, power off, move the same client to dracut
+    /// (`tools/provision --refresh --initramfs dracut`) and boot it again; the report is the
+    /// second boot's, with the first in [`DebianReport::earlier`].
+    pub then_dracut: bool,
     /// Serve no iSCSI target ([`Start::Direct`] only: with PXE, pxeroot-target serves the boot
     /// too), so that the initramfs fails.
     pub no_target: bool,
@@ -97,6 +101,7 @@ impl Default for DebianOptions {
             append: "",
             no_target: false,
             root_iscsi: false,
+            then_dracut: false,
             timeout: Duration::from_secs(360),
         }
     }
@@ -158,6 +163,8 @@ pub struct DebianReport {
     /// PXE boots: the firmware's DHCP and the TFTP transfers, in seconds since power-on, from
     /// pxeroot-target's log.
     pub pxe_events: Vec<(String, f64)>,
+    /// The earlier boots of the same client (see [`DebianOptions::then_dracut`]).
+    pub earlier: Vec<DebianReport>,
 }
 
 impl DebianReport {
@@ -378,7 +385,8 @@ pub fn debian_chain(_checked: &Lab, opts: &DebianOptions) -> Result<DebianReport
         .arg(lab_dir().join("cache"))
         .arg("--work")
         .arg(&work)
-        .arg("--keep-work");
+        .arg("--listing")
+        .arg(dir.join("initramfs.list"));
     let t0 = std::time::Instant::now();
     let out = cmd
         .output()
@@ -403,23 +411,9 @@ pub fn debian_chain(_checked: &Lab, opts: &DebianOptions) -> Result<DebianReport
         .filter_map(|c| c.as_ref().map(|c| c.secret.clone()))
         .collect();
 
-    // The initramfs as the distribution's own tool lists it, inside the client's tree.
-    let kver = std::fs::read_dir(work.join("root/lib/modules"))?
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().to_string())
-        .max()
-        .context("no kernel in the provisioned tree")?;
-    let lister = match opts.flavour {
-        Flavour::InitramfsTools => "lsinitramfs",
-        Flavour::Dracut => "lsinitrd",
-    };
-    let mut ls = Command::new("chroot");
-    ls.arg(work.join("root"))
-        .arg(lister)
-        .arg(format!("/boot/initrd.img-{kver}"));
-    let listing = String::from_utf8_lossy(&run(&mut ls)?.stdout).to_string();
-    // The tree is 600 MB: the listing was all it was kept for.
-    std::fs::remove_dir_all(&work)?;
+    // The initramfs as the distribution's own tool listed it, inside the client's tree.
+    let listing = std::fs::read_to_string(dir.join("initramfs.list"))
+        .context("tools/provision wrote no initramfs listing")?;
 
     let mut server_config = text.clone();
     let mut _dnsmasq = None;
@@ -486,7 +480,69 @@ pub fn debian_chain(_checked: &Lab, opts: &DebianOptions) -> Result<DebianReport
     let mut spec = spec;
     spec.memory_mb = 768;
     spec.timeout = opts.timeout;
-    let qemu = Qemu::spawn(&ns, "client", &spec)?;
+    let mut done = Provisioned {
+        listing,
+        secrets,
+        entry,
+        provision_seconds,
+        marker,
+        dir: dir.clone(),
+    };
+    let first = boot_round(&ns, &spec, opts, "client", &done, server.as_ref())?;
+    if !opts.then_dracut || first.booted().is_err() {
+        return Ok(first);
+    }
+    // Power off (QEMU is gone), move the same disk to dracut, boot again.
+    let list = dir.join("initramfs-dracut.list");
+    let mut cmd = Command::new(workspace_root().join("tools/provision"));
+    cmd.arg("--refresh")
+        .arg("--config")
+        .arg(&config)
+        .args(["--name", "client", "--initramfs", "dracut"])
+        .arg("--work")
+        .arg(dir.join("refresh"))
+        .arg("--listing")
+        .arg(&list);
+    let t0 = std::time::Instant::now();
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot run `{}`", describe(&cmd)))?;
+    done.provision_seconds = t0.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    std::fs::write(dir.join("refresh.log"), &stderr)?;
+    if !out.status.success() {
+        bail!(
+            "tools/provision --refresh failed ({}):\n{stderr}",
+            out.status
+        );
+    }
+    done.listing = std::fs::read_to_string(&list)?;
+    let mut second = boot_round(&ns, &spec, opts, "client-dracut", &done, server.as_ref())?;
+    second.earlier.push(first);
+    Ok(second)
+}
+
+/// What the provisioning produced, for each boot's report.
+struct Provisioned {
+    listing: String,
+    secrets: Vec<String>,
+    entry: String,
+    provision_seconds: f64,
+    marker: String,
+    dir: PathBuf,
+}
+
+/// One power-on of the provisioned client, up to the marker unit's last line or a failure.
+fn boot_round(
+    ns: &Netns,
+    spec: &Spec,
+    opts: &DebianOptions,
+    name: &str,
+    done: &Provisioned,
+    server: Option<&PxerootTarget>,
+) -> Result<DebianReport> {
+    let dir = &done.dir;
+    let qemu = Qemu::spawn(ns, name, spec)?;
     let powered_on = qemu.started_at();
     let waited = qemu.wait_for("PXRT-DONE", DEBIAN_FAILURES, opts.timeout);
     let console = qemu.lines();
@@ -496,15 +552,16 @@ pub fn debian_chain(_checked: &Lab, opts: &DebianOptions) -> Result<DebianReport
         .join("debian-last")
         .join(format!("{:?}-{:?}-{:?}", opts.layout, opts.flavour, opts.start).to_lowercase());
     std::fs::create_dir_all(&keep)?;
-    for name in [
-        "client.console.log",
+    let console_log = format!("{name}.console.log");
+    for file in [
+        console_log.as_str(),
         "provision.log",
+        "refresh.log",
         "pxeroot-target.log",
         "dnsmasq.log",
     ] {
-        let _ = std::fs::copy(dir.join(name), keep.join(name));
+        let _ = std::fs::copy(dir.join(file), keep.join(file));
     }
-
     let find = |prefix: &str| {
         console.iter().find_map(|l| {
             l.text
@@ -542,10 +599,7 @@ pub fn debian_chain(_checked: &Lab, opts: &DebianOptions) -> Result<DebianReport
                 .unwrap_or_else(|| format!("{e:#}").lines().next().unwrap_or("").to_string()),
         ),
     };
-    let server_log = server
-        .as_ref()
-        .map(PxerootTarget::log_text)
-        .unwrap_or_default();
+    let server_log = server.map(PxerootTarget::log_text).unwrap_or_default();
     let mut pxe_events = Vec::new();
     if opts.start == Start::Pxe {
         for (label, needles) in [
@@ -571,7 +625,7 @@ pub fn debian_chain(_checked: &Lab, opts: &DebianOptions) -> Result<DebianReport
         })
         .collect();
     Ok(DebianReport {
-        marker_expected: marker,
+        marker_expected: done.marker.clone(),
         marker_seen,
         to_multi_user: multi.as_ref().map(|(at, _)| at.as_secs_f64()),
         uptime_multi_user,
@@ -588,14 +642,15 @@ pub fn debian_chain(_checked: &Lab, opts: &DebianOptions) -> Result<DebianReport
         cmdline: find("PXRT-CMDLINE ").map(|(_, s)| s),
         run_files,
         analyze: find("PXRT-ANALYZE ").map(|(_, s)| s),
-        initramfs_listing: listing.lines().map(str::to_string).collect(),
-        secrets,
-        client_entry: entry,
+        initramfs_listing: done.listing.lines().map(str::to_string).collect(),
+        secrets: done.secrets.clone(),
+        client_entry: done.entry.clone(),
         failure,
         console,
         server_log,
         pxe_events,
-        run_dir: dir,
-        provision_seconds,
+        run_dir: dir.clone(),
+        provision_seconds: done.provision_seconds,
+        earlier: Vec::new(),
     })
 }
