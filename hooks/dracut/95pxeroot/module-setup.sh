@@ -36,8 +36,12 @@ install() {
     if [ -r "$dracutsysrootdir/etc/iscsi/initiatorname.iscsi" ]; then
         inst_simple "$dracutsysrootdir/etc/iscsi/initiatorname.iscsi" /etc/initiatorname.iscsi
     fi
-    if [ -r "$dracutsysrootdir/etc/iscsi/iscsi.initramfs" ]; then
-        inst_simple "$dracutsysrootdir/etc/iscsi/iscsi.initramfs" /etc/iscsi.initramfs
-    fi
+    local f
+    for f in /etc/iscsi/iscsi.initramfs /etc/iscsi.initramfs; do
+        if [ -r "$dracutsysrootdir$f" ]; then
+            inst_simple "$dracutsysrootdir$f" /etc/iscsi.initramfs
+            break
+        fi
+    done
     dracut_need_initqueue
 }
