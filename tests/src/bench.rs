@@ -1,5 +1,5 @@
 //! Side-by-side benchmarks of pxeroot-target against tgtd (`tools/bench target`); the boot
-//! path benchmark (`tools/bench boot`) is in [`boot`].
+//! path benchmark (`tools/bench boot`) is in [`boot`], the TFTP one (`tools/bench tftp`) in [`tftp`].
 //!
 //! Both targets run in one lab namespace on copies of the same pre-written image (tgtd serves
 //! it as LUN 1 on 127.0.0.1:3260, pxeroot-target as LUN 0 on 127.0.0.1:3261); the clients run
@@ -35,6 +35,7 @@ use crate::netns::{self, Netns};
 
 pub mod boot;
 pub mod pxe;
+pub mod tftp;
 use crate::peers::{pxeroot_config, PxerootTarget, Tgtd};
 use crate::process::{describe, have_tool};
 
@@ -416,7 +417,8 @@ impl Report {
     }
 }
 
-fn verdict(ok: bool) -> &'static str {
+/// "met" or "MISSED", for the goal lines of the reports.
+pub(crate) fn verdict(ok: bool) -> &'static str {
     if ok {
         "met"
     } else {
@@ -435,16 +437,24 @@ pub const TOOLS: &[&str] = &[
     "iperf3",
 ];
 
-/// Check root and the tools, and remove what killed lab runs left behind.
+/// Check root and the tools of `tools/bench target`, and remove what killed lab runs left behind.
 ///
 /// # Errors
 /// Names what is missing.
 pub fn require() -> Result<()> {
+    require_tools(TOOLS)
+}
+
+/// Check root and `tools`, and remove what killed lab runs left behind.
+///
+/// # Errors
+/// Names what is missing.
+pub fn require_tools(tools: &[&str]) -> Result<()> {
     let mut missing = Vec::new();
     if !nix::unistd::geteuid().is_root() {
-        missing.push("root (network namespaces and tgtd need it)".to_string());
+        missing.push("root (network namespaces and the servers need it)".to_string());
     }
-    for tool in TOOLS {
+    for tool in tools {
         if !have_tool(tool) {
             missing.push(format!("the tool `{tool}`"));
         }

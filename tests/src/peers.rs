@@ -289,6 +289,117 @@ impl Dnsmasq {
     }
 }
 
+/// A reference TFTP server (tftpd-hpa or dnsmasq's TFTP) in the foreground inside a namespace,
+/// optionally pinned to CPUs with taskset; killed on drop.
+#[derive(Debug)]
+pub struct TftpPeer {
+    daemon: Daemon,
+    log: std::path::PathBuf,
+}
+
+impl TftpPeer {
+    /// tftpd-hpa (`in.tftpd -L`) serving `root` on `addr` ("IP:PORT"), as root (so that it
+    /// reads the run folder), largest blksize 65464. It logs to syslog only, and cannot bind in
+    /// a namespace whose only address is on loopback (AI_ADDRCONFIG): add a link with an
+    /// address first.
+    ///
+    /// # Errors
+    /// When it cannot start or exits at once.
+    pub fn tftpd_hpa(ns: &Netns, root: &Path, addr: &str, cpus: Option<&str>) -> Result<TftpPeer> {
+        let args: Vec<String> = [
+            "in.tftpd",
+            "-L",
+            "-u",
+            "root",
+            "-B",
+            "65464",
+            "--address",
+            addr,
+            "-s",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([root.display().to_string()])
+        .collect();
+        Self::start(ns, "tftpd-hpa", &args, cpus)
+    }
+
+    /// dnsmasq with only its TFTP server (port 69 on `ip`), serving `root`. The EDNS packet
+    /// limit is raised, since dnsmasq otherwise grants no blksize above 2263.
+    ///
+    /// # Errors
+    /// When it cannot start or exits at once.
+    pub fn dnsmasq(ns: &Netns, root: &Path, ip: &str, cpus: Option<&str>) -> Result<TftpPeer> {
+        let args = vec![
+            "dnsmasq".to_string(),
+            "--no-daemon".into(),
+            "--conf-file=/dev/null".into(),
+            "--port=0".into(),
+            "--bind-interfaces".into(),
+            format!("--listen-address={ip}"),
+            "--user=root".into(),
+            "--group=root".into(),
+            "--log-facility=-".into(),
+            format!(
+                "--pid-file={}",
+                ns.run_dir().join("dnsmasq-tftp.pid").display()
+            ),
+            "--enable-tftp".into(),
+            format!("--tftp-root={}", root.display()),
+            "--edns-packet-max=65535".into(),
+        ];
+        Self::start(ns, "dnsmasq-tftp", &args, cpus)
+    }
+
+    fn start(ns: &Netns, name: &str, args: &[String], cpus: Option<&str>) -> Result<TftpPeer> {
+        let mut cmd = match cpus {
+            Some(c) => {
+                let mut cmd = ns.command("taskset");
+                cmd.args(["-c", c]).args(args);
+                cmd
+            }
+            None => {
+                let mut cmd = ns.command(&args[0]);
+                cmd.args(&args[1..]);
+                cmd
+            }
+        };
+        cmd.env("NO_COLOR", "1");
+        let log = ns.run_dir().join(format!("{name}.log"));
+        let mut daemon = spawn_logged(cmd, &log)?;
+        std::thread::sleep(Duration::from_millis(200));
+        if let Some(status) = daemon.0.try_wait()? {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            bail!("{name} exited at once ({status}): {}", text.trim());
+        }
+        Ok(TftpPeer { daemon, log })
+    }
+
+    /// What the server logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The server's pid.
+    pub fn pid(&self) -> u32 {
+        self.daemon.0.id()
+    }
+}
+
+/// A `[server]` + `[tftp]` configuration for pxeroot-target serving `root` on `address:port`;
+/// `extra` lines go into `[tftp]` (e.g. "max_transfers = 2").
+pub fn pxeroot_tftp_config(address: &str, port: u16, root: &Path, extra: &[&str]) -> String {
+    let mut s = format!(
+        "[server]\naddress = \"{address}\"\n\n[tftp]\nroot = \"{}\"\nport = {port}\n",
+        root.display()
+    );
+    for line in extra {
+        s.push_str(line);
+        s.push('\n');
+    }
+    s
+}
+
 /// Guest-side shell: bring `eth0` up once the driver has created it.
 pub fn guest_link_up() -> &'static str {
     "n=0; while [ ! -e /sys/class/net/eth0 ]; do n=$((n+1)); [ $n -gt 500 ] && fail 'no eth0'; sleep 0.01; done\n\

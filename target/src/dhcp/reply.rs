@@ -238,7 +238,14 @@ pub fn build(settings: &Settings, req: &Request, draft: &Draft<'_>) -> Result<Ve
     if let Some(guid) = &req.client_guid {
         opts.insert(DhcpOption::ClientMachineIdentifier(guid.clone()));
     }
-    let iscsi = host.and_then(|h| h.iscsi.as_ref());
+    // The root disk is for the booted kernel's initiator, not for the boot firmware: iPXE
+    // given a root path hooks the disk as a BIOS drive before it runs the boot file, and the
+    // kernel's setup then probes that drive (EDD) through a NIC pxelinux has already shut
+    // down; measured here, the kernel started 60 s late. So PXE firmware (option 60
+    // PXEClient) gets neither the root path nor the initiator name nor the credentials.
+    let iscsi = host
+        .and_then(|h| h.iscsi.as_ref())
+        .filter(|_| !req.is_pxe());
     if let Some(i) = iscsi {
         opts.insert(DhcpOption::RootPath(i.root_path.clone()));
         opts.insert(DhcpOption::Unknown(UnknownOption::new(

@@ -2,6 +2,14 @@
 //! timeout (2349) and windowsize (7440). Files come from a [`Resolver`]: the root folder, or boot
 //! configuration generated per client.
 //!
+//! Layout: [`packet`] (wire codec), [`options`] (negotiation policy), [`transfer`] (the sans-IO
+//! read-transfer state machine) are pure and fuzzed; [`server`] (with `io.rs`) is the thin adapter and
+//! `root.rs` the file system side of [`RootDir`].
+//!
+//! Write requests are refused with error 2. A "netascii" read is served as octet: the bytes
+//! go out unchanged (no LF to CR LF translation), because boot files are binary and a
+//! translated size would break tsize; "mail" and unknown modes are refused with error 4.
+//!
 //! CONTRACT (filled in by the TFTP work; `main` builds [`Settings`] and runs [`Server::serve`]).
 //! Names here are the interface; add items if needed, do not rename.
 
@@ -9,6 +17,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+mod io;
+pub mod options;
+pub mod packet;
+mod root;
+pub mod server;
+pub mod transfer;
+
+pub use server::{Bound, Server};
 
 /// Server settings from `[server]` and `[tftp]`.
 #[derive(Debug, Clone)]
@@ -64,28 +81,4 @@ pub trait Resolver: Send + Sync + std::fmt::Debug + 'static {
 pub struct RootDir {
     /// The folder.
     pub root: PathBuf,
-}
-
-// ---- STUB until the TFTP work (branch `tftp`) lands; that branch replaces everything below. ----
-
-impl Resolver for RootDir {
-    fn open(&self, _path: &str, _peer: SocketAddr) -> Result<Source, OpenError> {
-        Err(OpenError::Denied("the TFTP server is not built yet".into()))
-    }
-}
-
-/// The TFTP server.
-#[derive(Debug)]
-pub struct Server;
-
-impl Server {
-    /// A server for `settings`, answering from `resolver`.
-    pub fn new(_settings: Settings, _resolver: Arc<dyn Resolver>) -> Server {
-        Server
-    }
-
-    /// Serve until `stop` turns true.
-    pub async fn serve(self, _stop: tokio::sync::watch::Receiver<bool>) -> std::io::Result<()> {
-        Err(std::io::Error::other("the TFTP server is not built yet"))
-    }
 }

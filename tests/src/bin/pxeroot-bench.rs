@@ -11,14 +11,19 @@
 //! - `pxe [--boots N] [--out FILE]`: full network boots served by pxeroot-target against
 //!   dnsmasq + tgtd (see [`pxeroot_tests::bench::pxe`]); exits 1 when a boot fails or
 //!   pxeroot-target is slower.
+//! - `tftp [--runs N] [--mib M] [--out FILE]`: pxeroot-target's TFTP server against tftpd-hpa
+//!   and dnsmasq with curl and atftp (see [`pxeroot_tests::bench::tftp`]); exits 1 when a goal
+//!   is missed.
 
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use pxeroot_tests::bench::{self, boot::BootOptions, pxe::PxeBenchOptions, Options};
+use pxeroot_tests::bench::{
+    self, boot::BootOptions, pxe::PxeBenchOptions, tftp::TftpBenchOptions, Options,
+};
 
 const USAGE: &str = "usage: pxeroot-bench target [--runs N] [--seconds S] [--image-mib M] \
-     [--sessions N] [--out FILE] | boot [--boots N] [--out FILE] | pxe [--boots N] [--out FILE]";
+     [--sessions N] [--out FILE] | boot [--boots N] [--out FILE] | pxe [--boots N] [--out FILE] | tftp [--runs N] [--mib M] [--out FILE]";
 
 fn main() -> Result<ExitCode> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -26,32 +31,23 @@ fn main() -> Result<ExitCode> {
         Some("target") => target(&args[1..]),
         Some("boot") => boot(&args[1..]),
         Some("pxe") => pxe(&args[1..]),
+        Some("tftp") => tftp(&args[1..]),
         _ => bail!("{USAGE}"),
     }
 }
 
 fn target(args: &[String]) -> Result<ExitCode> {
     let mut options = Options::default();
-    let mut out = None;
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let value = it
-            .next()
-            .with_context(|| format!("{flag} needs a value; {USAGE}"))?;
-        let number = || -> Result<u64> {
-            value
-                .parse()
-                .with_context(|| format!("{flag}: not a number: {value}"))
-        };
-        match flag.as_str() {
-            "--runs" => options.runs = usize::try_from(number()?)?,
-            "--seconds" => options.seconds = number()?,
-            "--image-mib" => options.image_mib = number()?,
-            "--sessions" => options.sessions = usize::try_from(number()?)?,
-            "--out" => out = Some(value.clone()),
+    let out = flags(args, |flag, n| {
+        match flag {
+            "--runs" => options.runs = usize::try_from(n)?,
+            "--seconds" => options.seconds = n,
+            "--image-mib" => options.image_mib = n,
+            "--sessions" => options.sessions = usize::try_from(n)?,
             _ => bail!("unknown option {flag}; {USAGE}"),
         }
-    }
+        Ok(())
+    })?;
     let report = bench::target(&options)?;
     finish(
         "pxeroot-target vs tgtd",
@@ -94,27 +90,58 @@ fn pxe(args: &[String]) -> Result<ExitCode> {
     )
 }
 
+fn tftp(args: &[String]) -> Result<ExitCode> {
+    let mut options = TftpBenchOptions::default();
+    let out = flags(args, |flag, n| {
+        match flag {
+            "--runs" => options.runs = usize::try_from(n)?,
+            "--mib" => options.mib = n,
+            _ => bail!("unknown option {flag}; {USAGE}"),
+        }
+        Ok(())
+    })?;
+    let report = bench::tftp::tftp(&options)?;
+    finish(
+        "TFTP: pxeroot-target vs tftpd-hpa and dnsmasq",
+        &report.markdown(),
+        out,
+        report.goals_met(),
+        "at least one TFTP goal was missed (see MISSED above)",
+    )
+}
+
 /// `--boots N` and `--out FILE`, the options of the boot benches.
 fn boots_and_out(args: &[String]) -> Result<(Option<usize>, Option<String>)> {
-    let (mut boots, mut out) = (None, None);
+    let mut boots = None;
+    let out = flags(args, |flag, n| {
+        match flag {
+            "--boots" => boots = Some(usize::try_from(n)?),
+            _ => bail!("unknown option {flag}; {USAGE}"),
+        }
+        Ok(())
+    })?;
+    Ok((boots, out))
+}
+
+/// Walks `--flag VALUE` pairs: returns the value of `--out`, and hands every other flag to
+/// `set` with its value as a number.
+fn flags(args: &[String], mut set: impl FnMut(&str, u64) -> Result<()>) -> Result<Option<String>> {
+    let mut out = None;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let value = it
             .next()
             .with_context(|| format!("{flag} needs a value; {USAGE}"))?;
-        match flag.as_str() {
-            "--boots" => {
-                boots = Some(
-                    value
-                        .parse()
-                        .with_context(|| format!("{flag}: not a number: {value}"))?,
-                );
-            }
-            "--out" => out = Some(value.clone()),
-            _ => bail!("unknown option {flag}; {USAGE}"),
+        if flag == "--out" {
+            out = Some(value.clone());
+            continue;
         }
+        let n = value
+            .parse()
+            .with_context(|| format!("{flag}: not a number: {value}"))?;
+        set(flag, n)?;
     }
-    Ok((boots, out))
+    Ok(out)
 }
 
 /// Today's date (UTC) from `date`, for the report heading.

@@ -212,3 +212,27 @@ fn secrets_never_appear_in_logs() {
         "{log}"
     );
 }
+
+#[test]
+fn pxe_firmware_gets_no_root_path_initiator_or_credentials() {
+    // iPXE as the NIC's ROM: PXEClient vendor class, user class iPXE, option 175. Given a root
+    // path it would hook the disk as a BIOS drive, which delays the kernel's start by a minute.
+    let m = offer_to(with(
+        with(
+            with(
+                request(T::Discover, RESERVED_MAC),
+                DhcpOption::ClassIdentifier(b"PXEClient:Arch:00000:UNDI:002001".to_vec()),
+            ),
+            DhcpOption::UserClass(b"iPXE".to_vec()),
+        ),
+        unknown(175, &[0x11, 1, 1]),
+    ));
+    assert!(m.opts().get(OptionCode::RootPath).is_none());
+    assert!(raw_opt(&m, 203).is_none());
+    assert_eq!(
+        sub_options(&raw_opt(&m, 175).unwrap()),
+        vec![(176, vec![1])],
+        "only no-ProxyDHCP-wait, no CHAP"
+    );
+    assert_eq!(file(&m).as_deref(), Some("boot.ipxe"));
+}
