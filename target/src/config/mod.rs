@@ -561,58 +561,72 @@ fn acl(c: &mut Collector<'_>, a: &toml::Spanned<wire::Acl>) -> Option<Acl> {
             parsed
         }
     };
-    let mut creds =
-        |field: &str, chap: &Option<toml::Spanned<wire::Chap>>| -> Option<Credentials> {
-            let chap = chap.as_ref()?;
-            let w = chap.get_ref();
-            if w.user.is_empty() || w.user.len() > 255 {
-                c.error(
-                    chap.span(),
-                    format!("target.acl.{field}.user must be 1 to 255 characters"),
-                );
-                ok = false;
-            }
-            if w.secret.is_empty() || w.secret.len() > 255 {
-                c.error(
-                    chap.span(),
-                    format!("target.acl.{field}.secret must be 1 to 255 bytes"),
-                );
-                ok = false;
-            } else if w.secret.len() < 12 {
-                c.warn(
-                    chap.span(),
-                    format!(
-                        "target.acl.{field}.secret is {} bytes; RFC 7143 asks for at least 12",
-                        w.secret.len()
-                    ),
-                );
-            }
-            Some(Credentials::new(
-                w.user.clone(),
-                w.secret.as_bytes().to_vec(),
-            ))
-        };
-    let chap = creds("chap", &w.chap);
-    let mutual_chap = creds("mutual_chap", &w.mutual_chap);
-    if let (Some(one), Some(two)) = (&w.chap, &w.mutual_chap) {
-        if one.get_ref().secret == two.get_ref().secret {
-            c.error(two.span(), "target.acl.mutual_chap.secret equals chap.secret; the two directions need different secrets");
-            ok = false;
-        }
-    }
-    if w.mutual_chap.is_some() && w.chap.is_none() {
-        c.error(
-            a.span(),
-            "target.acl.mutual_chap needs target.acl.chap (the initiator authenticates first)",
-        );
-        ok = false;
-    }
+    let before = c.errors();
+    let (chap, mutual_chap) = chap_pair(c, "target.acl.", a.span(), &w.chap, &w.mutual_chap);
+    ok &= c.errors() == before;
     ok.then_some(Acl {
         initiator,
         address,
         chap,
         mutual_chap,
     })
+}
+
+/// An entry's `chap` and `mutual_chap`, checked: lengths, RFC 7143's 12-byte minimum (a
+/// warning), different secrets in the two directions, mutual only with one-way. `prefix` names
+/// the entry in messages ("target.acl." or "client NAME: "); secrets never appear in them.
+fn chap_pair(
+    c: &mut Collector<'_>,
+    prefix: &str,
+    entry: std::ops::Range<usize>,
+    chap: &Option<toml::Spanned<wire::Chap>>,
+    mutual: &Option<toml::Spanned<wire::Chap>>,
+) -> (Option<Credentials>, Option<Credentials>) {
+    let mut creds = |field: &str, chap: &Option<toml::Spanned<wire::Chap>>| {
+        let chap = chap.as_ref()?;
+        let w = chap.get_ref();
+        if w.user.is_empty() || w.user.len() > 255 {
+            c.error(
+                chap.span(),
+                format!("{prefix}{field}.user must be 1 to 255 characters"),
+            );
+        }
+        if w.secret.is_empty() || w.secret.len() > 255 {
+            c.error(
+                chap.span(),
+                format!("{prefix}{field}.secret must be 1 to 255 bytes"),
+            );
+        } else if w.secret.len() < 12 {
+            c.warn(
+                chap.span(),
+                format!(
+                    "{prefix}{field}.secret is {} bytes; RFC 7143 asks for at least 12",
+                    w.secret.len()
+                ),
+            );
+        }
+        Some(Credentials::new(
+            w.user.clone(),
+            w.secret.as_bytes().to_vec(),
+        ))
+    };
+    let one = creds("chap", chap);
+    let two = creds("mutual_chap", mutual);
+    if let (Some(a), Some(b)) = (chap, mutual) {
+        if a.get_ref().secret == b.get_ref().secret {
+            c.error(
+                b.span(),
+                format!("{prefix}mutual_chap.secret equals chap.secret; the two directions need different secrets"),
+            );
+        }
+    }
+    if mutual.is_some() && chap.is_none() {
+        c.error(
+            entry,
+            format!("{prefix}mutual_chap needs chap (the initiator authenticates first)"),
+        );
+    }
+    (one, two)
 }
 
 #[cfg(test)]

@@ -619,48 +619,13 @@ fn client(
             ),
         );
     }
-    let mut creds = |field: &str, chap: &Option<toml::Spanned<wire::Chap>>| {
-        let chap = chap.as_ref()?;
-        let cw = chap.get_ref();
-        if cw.user.is_empty()
-            || cw.user.len() > 255
-            || cw.secret.is_empty()
-            || cw.secret.len() > 255
-        {
-            c.error(
-                chap.span(),
-                format!("client {name}: {field}.user and {field}.secret must be 1 to 255 bytes"),
-            );
-        } else if cw.secret.len() < 12 {
-            c.warn(
-                chap.span(),
-                format!(
-                    "client {name}: {field}.secret is {} bytes; RFC 7143 asks for at least 12",
-                    cw.secret.len()
-                ),
-            );
-        }
-        Some(Credentials::new(
-            cw.user.clone(),
-            cw.secret.as_bytes().to_vec(),
-        ))
-    };
-    let chap = creds("chap", &w.chap);
-    let mutual_chap = creds("mutual_chap", &w.mutual_chap);
-    if let (Some(one), Some(two)) = (&w.chap, &w.mutual_chap) {
-        if one.get_ref().secret == two.get_ref().secret {
-            c.error(
-                two.span(),
-                format!("client {name}: mutual_chap.secret equals chap.secret; the two directions need different secrets"),
-            );
-        }
-    }
-    if w.mutual_chap.is_some() && w.chap.is_none() {
-        c.error(
-            e.span(),
-            format!("client {name}: mutual_chap needs chap (the initiator authenticates first)"),
-        );
-    }
+    let (chap, mutual_chap) = super::chap_pair(
+        c,
+        &format!("client {name}: "),
+        e.span(),
+        &w.chap,
+        &w.mutual_chap,
+    );
     let append = w.append.clone().unwrap_or_default();
     if append.contains('\n') {
         c.error(

@@ -47,8 +47,10 @@ pub enum Stack {
     Pxeroot,
     /// dnsmasq (DHCP + TFTP) and tgtd, set up the classic way.
     DnsmasqTgtd,
-    /// The same, plus iPXE's option 175.176 = 1 so that iPXE does not wait for a ProxyDHCP
-    /// offer (what pxeroot-target sends by default).
+    /// The same, tuned as well as dnsmasq allows: iPXE's option 175.176 = 1 so that iPXE does
+    /// not wait for a ProxyDHCP offer, and dnsmasq's own IPv6 router advertisements (a ULA
+    /// prefix on the link, `ra-only`) so that it does not wait for IPv6 either; pxeroot-target
+    /// does both by default.
     DnsmasqTgtdTuned,
 }
 
@@ -58,7 +60,7 @@ impl Stack {
         match self {
             Stack::Pxeroot => "pxeroot-target",
             Stack::DnsmasqTgtd => "dnsmasq + tgtd",
-            Stack::DnsmasqTgtdTuned => "dnsmasq + tgtd, 175.176=1",
+            Stack::DnsmasqTgtdTuned => "dnsmasq + tgtd, tuned (175.176=1, RA)",
         }
     }
 }
