@@ -189,10 +189,39 @@ fn remove(name: &str, run_dir: &Path) -> Result<()> {
         }
     }
     if run_dir.exists() {
+        unmount_below(run_dir);
         std::fs::remove_dir_all(run_dir)
             .with_context(|| format!("cannot remove {}", run_dir.display()))?;
     }
     Ok(())
+}
+
+/// Detach whatever a killed run left mounted inside its folder (`tools/provision` mounts /proc,
+/// /sys and /run in the client's tree, and `--refresh` the client's disk), deepest first, so
+/// that removing the folder never reaches into a mounted filesystem.
+fn unmount_below(dir: &Path) {
+    let Ok(dir) = dir.canonicalize() else { return };
+    let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") else {
+        return;
+    };
+    let mut points: Vec<PathBuf> = mounts
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        // /proc/mounts escapes space, tab, newline and backslash in octal.
+        .map(|p| {
+            PathBuf::from(
+                p.replace("\\040", " ")
+                    .replace("\\011", "\t")
+                    .replace("\\012", "\n")
+                    .replace("\\134", "\\"),
+            )
+        })
+        .filter(|p| p.starts_with(&dir) && p != &dir)
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
+    for p in points {
+        let _ = Command::new("umount").arg("-l").arg(&p).status();
+    }
 }
 
 /// Whether the process a namespace or run folder is named after (`pxrt-<pid>.<start>-<n>`) is

@@ -20,10 +20,14 @@ use crate::timeline::Timeline;
 use crate::Lab;
 
 mod agent;
+mod debian;
 mod pxe;
 pub use agent::{
     agent_binary, agent_chain, agent_cmdline, agent_initrd, client_chap, target_chap, AgentOptions,
     Auth, Params, AGENT_MODULES, AGENT_STEPS, NIC_MODULES,
+};
+pub use debian::{
+    debian_chain, DebianOptions, DebianReport, Flavour, Layout, RunFile, Start, DEBIAN_FAILURES,
 };
 pub use pxe::{
     pxe_chain, pxeroot_netboot_config, Loader, PxeOptions, PxeReport, Stack, BASE_APPEND,

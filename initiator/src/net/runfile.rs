@@ -9,8 +9,8 @@
 //!   initramfs script leaves it so that the booted system's iSCSI tools keep that NIC
 //!   configured.
 //!
-//! Neither holds a secret (no CHAP value reaches [`NetUp`]'s written fields), so both are
-//! 0644. Each is written to a temporary name and renamed, so a reader never sees half a file.
+//! Neither holds a secret (no CHAP value reaches [`NetUp`]'s written fields); both are still
+//! 0600, like everything the agent leaves in /run, since only root reads them. Each is written to a temporary name and renamed, so a reader never sees half a file.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -104,12 +104,13 @@ fn write_file(path: &Path, text: &str) -> io::Result<()> {
         .write(true)
         .create(true)
         .truncate(true)
-        .mode(0o644)
+        .mode(0o600)
         .open(&tmp)?;
     f.write_all(text.as_bytes())?;
     f.sync_all()?;
-    // The umask may have taken bits away.
-    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o644))?;
+    // Root only, like everything the agent leaves in /run (its readers, initramfs-tools'
+    // scripts and ifupdown, run as root); and whatever the umask says.
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600))?;
     fs::rename(&tmp, path)
 }
 
@@ -259,7 +260,7 @@ DOMAINSEARCH=''
     }
 
     #[test]
-    fn writes_files_0644_without_secrets() {
+    fn writes_files_0600_without_secrets() {
         let dir = tempfile::tempdir().unwrap();
         let run = dir.path().join("run");
         let files = write_run_files(&dhcp_up(), &run).unwrap();
@@ -272,7 +273,7 @@ DOMAINSEARCH=''
         );
         for f in &files {
             let meta = fs::metadata(f).unwrap();
-            assert_eq!(meta.permissions().mode() & 0o777, 0o644, "{}", f.display());
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{}", f.display());
             let text = fs::read_to_string(f).unwrap();
             assert!(!text.contains(SECRET));
             assert!(!text.contains("alice"), "no CHAP names either");

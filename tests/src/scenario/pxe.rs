@@ -246,7 +246,7 @@ pub fn log_line_seconds(line: &str, start: SystemTime) -> Option<f64> {
 }
 
 /// The first pxeroot-target log line (after power-on) containing every needle, in seconds.
-fn logged(log: &str, start: SystemTime, needles: &[&str]) -> Option<f64> {
+pub(super) fn logged(log: &str, start: SystemTime, needles: &[&str]) -> Option<f64> {
     log.lines()
         .filter(|l| needles.iter().all(|n| l.contains(n)))
         .filter_map(|l| log_line_seconds(l, start))
