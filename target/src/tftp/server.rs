@@ -66,6 +66,9 @@ pub struct Bound {
     throttle: Mutex<Throttle>,
 }
 
+/// Lock-step transfers with blocks this large read the next block ahead.
+const PREFETCH: usize = 16 * 1024;
+
 /// At most [`LOG_BURST`] lines per kind of bad request in each [`LOG_INTERVAL`] seconds.
 const LOG_INTERVAL: u64 = 10;
 const LOG_BURST: u64 = 20;
@@ -385,6 +388,9 @@ fn transfer(slot: &Slot, local_ip: IpAddr, req: Request) -> io::Result<()> {
     let mut rbuf = vec![0u8; RECV_BUF];
     let mut spin = Spin::default();
     let mut zero_copy = ZeroCopy::new();
+    // The block already read into `packet` (offset, length), and where the last block sent ended.
+    let mut ready: Option<(u64, usize)> = None;
+    let mut sent_end: u64 = 0;
     loop {
         if slot.shared.stopping.load(Ordering::Relaxed) {
             debug!(%peer, file = %req.filename, "TFTP transfer stopped with the server");
@@ -394,7 +400,21 @@ fn transfer(slot: &Slot, local_ip: IpAddr, req: Request) -> io::Result<()> {
         while let Some(tx) = fsm.poll_transmit(now) {
             match tx {
                 Transmit::Oack => socket.send_to(&oack, peer)?,
+                Transmit::Data { block, offset, len } if ready == Some((offset, len)) => {
+                    // Read while the client was busy with the previous block: the ACK is
+                    // answered with one send.
+                    ready = None;
+                    let Some(room) = packet.get_mut(..4 + len) else {
+                        return Err(io::Error::other("block larger than blksize"));
+                    };
+                    room[..4].copy_from_slice(&data_header(block));
+                    sent_end = offset + len as u64;
+                    socket.send_to(room, peer)?
+                }
                 Transmit::Data { block, offset, len } if zero_copy.wants(&content, len) => {
+                    // The fallback path may use the packet buffer: what was read ahead is gone.
+                    ready = None;
+                    sent_end = offset + len as u64;
                     let Some(scratch) = packet.get_mut(4..4 + len) else {
                         return Err(io::Error::other("block larger than blksize"));
                     };
@@ -408,6 +428,8 @@ fn transfer(slot: &Slot, local_ip: IpAddr, req: Request) -> io::Result<()> {
                     };
                     let (header, payload) = room.split_at_mut(4);
                     header.copy_from_slice(&data_header(block));
+                    ready = None;
+                    sent_end = offset + len as u64;
                     if let Err(e) = content.read_into(offset, payload) {
                         let packet = error_packet(ErrorCode::NOT_DEFINED, "read error");
                         socket.send_to(&packet, peer)?;
@@ -423,6 +445,22 @@ fn transfer(slot: &Slot, local_ip: IpAddr, req: Request) -> io::Result<()> {
         if let Some(outcome) = fsm.outcome() {
             report(outcome, peer, &req.filename, &params, &fsm, started);
             return Ok(());
+        }
+        // Lock-step with large blocks: read the next block now, while the client takes this
+        // one, so that its ACK costs one send instead of a read and a send.
+        if params.window == 1 && ready.is_none() && usize::from(params.blksize) >= PREFETCH {
+            if let Content::File { size, .. } = &content {
+                let len = usize::try_from(size.saturating_sub(sent_end))
+                    .unwrap_or(usize::MAX)
+                    .min(usize::from(params.blksize));
+                if len > 0 {
+                    if let Some(payload) = packet.get_mut(4..4 + len) {
+                        if content.read_into(sent_end, payload).is_ok() {
+                            ready = Some((sent_end, len));
+                        }
+                    }
+                }
+            }
         }
         let in_flight = settings
             .max_transfers
