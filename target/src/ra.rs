@@ -59,11 +59,6 @@ pub fn empty_advertisement() -> [u8; 16] {
     ra
 }
 
-fn mac_text(mac: &[u8; 6]) -> String {
-    let hex: Vec<String> = mac.iter().map(|b| format!("{b:02x}")).collect();
-    hex.join(":")
-}
-
 /// The interface that holds `address`, for a server configured without `interface`.
 pub fn interface_with(address: std::net::Ipv4Addr) -> Option<String> {
     nix::ifaddrs::getifaddrs().ok()?.find_map(|ifa| {
@@ -111,7 +106,7 @@ pub async fn serve(
         let Some(mac) = buf.get(..len).and_then(solicitation_mac) else {
             continue;
         };
-        let mac_text = mac_text(&mac);
+        let mac_text = crate::dhcp::leases::format_mac(&mac);
         if !clients.contains(&mac) {
             debug!(mac = %mac_text, "router solicitation from a machine without [[client]]: not answered");
             continue;

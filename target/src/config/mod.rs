@@ -8,8 +8,7 @@ mod netboot;
 mod wire;
 
 pub use netboot::{
-    parse_mac, ClientConfig, DhcpConfig, DhcpMode, Loader, ServerConfig, TftpConfig,
-    DEFAULT_TARGET_PREFIX,
+    ClientConfig, DhcpConfig, DhcpMode, Loader, ServerConfig, TftpConfig, DEFAULT_TARGET_PREFIX,
 };
 
 use std::fmt;

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use pxeroot_proto::chap::Credentials;
 
+use crate::dhcp::leases::{format_mac, parse_mac};
+
 use super::{valid_iscsi_name, wire, Acl, Cidr, Collector, LunConfig, TargetConfig};
 
 /// Target names of `[[client]]` entries start with this unless `server.target_prefix` says
@@ -141,25 +143,8 @@ pub struct ClientConfig {
 impl ClientConfig {
     /// `01-52-54-00-12-34-56`: pxelinux's and BOOTIF's spelling of the MAC.
     pub fn bootif(&self) -> String {
-        let hex: Vec<String> = self.mac.iter().map(|b| format!("{b:02x}")).collect();
-        format!("01-{}", hex.join("-"))
+        format!("01-{}", format_mac(&self.mac).replace(':', "-"))
     }
-}
-
-/// Parse `52:54:00:12:34:56` (also with '-' separators).
-pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let parts: Vec<&str> = s.trim().split([':', '-']).collect();
-    if parts.len() != 6 {
-        return None;
-    }
-    let mut mac = [0u8; 6];
-    for (byte, part) in mac.iter_mut().zip(parts) {
-        if part.len() != 2 {
-            return None;
-        }
-        *byte = u8::from_str_radix(part, 16).ok()?;
-    }
-    Some(mac)
 }
 
 fn ipv4(c: &mut Collector<'_>, key: &str, v: &toml::Spanned<String>) -> Option<Ipv4Addr> {
@@ -476,7 +461,7 @@ fn client(
             format!("client.name {name:?} must be 1-63 letters, digits, '-', '_' or '.' (it names a target and a host)"),
         );
     }
-    let mac = parse_mac(w.mac.get_ref());
+    let mac = parse_mac(w.mac.get_ref().trim());
     if mac.is_none() {
         c.error(
             w.mac.span(),
