@@ -560,6 +560,13 @@ pub fn pxeroot_config(
          [[target.lun]]\nid = 0\npath = \"{}\"\n[[target.acl]]\ninitiator = \"{initiator}\"\n",
         image.display()
     );
+    s.push_str(&chap_toml(chap, mutual));
+    s
+}
+
+/// The `chap = {...}` and `mutual_chap = {...}` lines of a pxeroot-target ACL or client entry.
+pub fn chap_toml(chap: Option<&Chap>, mutual: Option<&Chap>) -> String {
+    let mut s = String::new();
     for (key, c) in [("chap", chap), ("mutual_chap", mutual)] {
         if let Some(c) = c {
             s.push_str(&format!(

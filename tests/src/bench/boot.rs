@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use super::median;
+use super::{median, verdict};
 use crate::initramfs::{shared_libraries, Builder};
 use crate::paths::lab_dir;
 use crate::peers;
@@ -216,14 +216,6 @@ impl BootReport {
             self.load.0, self.load.1
         );
         s
-    }
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok {
-        "met"
-    } else {
-        "MISSED"
     }
 }
 

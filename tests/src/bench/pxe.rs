@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 
 use anyhow::{bail, Result};
 
-use super::median;
+use super::{median, verdict};
 use crate::scenario::{pxe_chain, Auth, Loader, PxeOptions, PxeReport, Stack};
 use crate::Lab;
 
@@ -99,7 +99,7 @@ impl PxeBenchReport {
         let _ = writeln!(
             s,
             "\nGoal: pxeroot-target's pxelinux chain not slower than dnsmasq + tgtd's: {}\n",
-            if self.goal_met() { "met" } else { "MISSED" }
+            verdict(self.goal_met())
         );
         for t in &self.timelines {
             let _ = writeln!(s, "```\n{}```", t);

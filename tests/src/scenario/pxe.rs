@@ -16,7 +16,7 @@ use super::{
     agent_initrd, boot_slot, Auth, Report, Rig, Server, AGENT_STEPS, GUEST_IP, GUEST_MAC,
     INITIATOR_IQN, SERVER_IP, TARGET_IQN,
 };
-use crate::peers::{Chap, DhcpConfig};
+use crate::peers::{self, Chap, DhcpConfig};
 use crate::qemu::{Boot, Qemu, Spec};
 use crate::Lab;
 
@@ -184,14 +184,7 @@ pub fn pxeroot_netboot_config(
             Loader::IpxeScript => "ipxe",
         }
     );
-    for (key, c) in [("chap", chap), ("mutual_chap", mutual)] {
-        if let Some(c) = c {
-            s.push_str(&format!(
-                "{key} = {{ user = \"{}\", secret = \"{}\" }}\n",
-                c.user, c.secret
-            ));
-        }
-    }
+    s.push_str(&peers::chap_toml(chap.as_ref(), mutual.as_ref()));
     s
 }
 
