@@ -282,14 +282,12 @@ pub(super) fn dhcp(c: &mut Collector<'_>, d: &toml::Spanned<wire::Dhcp>) -> Opti
         port: w.port.unwrap_or(67),
         ipv6_ra: w.ipv6_ra.unwrap_or(mode == DhcpMode::Full),
     };
-    for (key, ip) in [("dhcp.router", &w.router)] {
-        if let (Some(span), Some(ip)) = (ip, router) {
-            if !config.contains(ip) {
-                c.error(
-                    span.span(),
-                    format!("{key} {ip} is outside dhcp.subnet {network}/{prefix}"),
-                );
-            }
+    if let (Some(span), Some(ip)) = (&w.router, router) {
+        if !config.contains(ip) {
+            c.error(
+                span.span(),
+                format!("dhcp.router {ip} is outside dhcp.subnet {network}/{prefix}"),
+            );
         }
     }
     if let (Some(p), Some((a, b))) = (&w.pool, pool) {
