@@ -248,13 +248,22 @@ fn the_same_client_moved_to_dracut_boots_with_a_dracut_initramfs() {
             .console
             .iter()
             .any(|l| l.text.contains("dracut-initqueue") && l.text.contains("pxeroot-initiator: ")),
-        "the agent did not run from dracut's initqueue"
+        "the agent did not run from dracut's initqueue; the console's agent and initqueue \
+         lines:\n{}",
+        report
+            .console
+            .iter()
+            .filter(|l| l.text.contains("pxeroot") || l.text.contains("initqueue"))
+            .map(|l| l.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     assert!(
         report
             .initramfs_listing
             .iter()
             .any(|l| l.contains("modules.d/95pxeroot") || l.ends_with("/pxeroot-login")),
-        "the dracut image has no pxeroot module files"
+        "the dracut image has no pxeroot module files ({} entries listed)",
+        report.initramfs_listing.len()
     );
 }
