@@ -684,14 +684,7 @@ fn log(msg: &str) {
 /// Write `mib` MiB of non-zero, non-repeating data (so reads hit real data), then sync.
 fn write_image(path: &Path, mib: u64) -> Result<()> {
     let mut f = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    for chunk in buf.chunks_mut(8) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
-    }
+    let mut buf = tftp::random_bytes(1 << 20, 0);
     for i in 0..mib {
         // Make every MiB (and every 4 KiB block in it) differ from the others.
         for block in buf.chunks_mut(4096) {

@@ -193,9 +193,7 @@ impl Bound {
 
     /// Whether a line about a bad request of `kind` may be logged now, and how many were not.
     fn may_log(&self, kind: &'static str) -> Option<u64> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = crate::dhcp::server::unix(std::time::SystemTime::now());
         self.throttle
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
