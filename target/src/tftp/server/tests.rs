@@ -283,7 +283,13 @@ async fn files_are_read_through_the_read_ahead_and_directly() {
     // Larger than the read-ahead chunk, and not a multiple of any blksize used.
     let data = content(CHUNK * 3 + 12_345);
     std::fs::write(dir.join("f"), &data).unwrap();
-    let bound = Server::new(settings(4), Arc::new(super::super::RootDir::new(&dir)))
+    // blksize 65464 granted, so that the lock-step read-ahead and the direct sends of blocks
+    // of 16 KiB and more run too (the default settings cap blksize at 8192).
+    let wide = Settings {
+        max_blksize: 65464,
+        ..settings(4)
+    };
+    let bound = Server::new(wide, Arc::new(super::super::RootDir::new(&dir)))
         .bind()
         .unwrap();
     let addr = bound.local_addr();
@@ -293,6 +299,7 @@ async fn files_are_read_through_the_read_ahead_and_directly() {
         vec![],
         vec![("blksize", "8192"), ("windowsize", "8")],
         vec![("blksize", "65464")],
+        vec![("blksize", "32768"), ("windowsize", "4")],
     ] {
         let got = blocking(move || fetch(addr, "f", &opts)).await.unwrap();
         assert!(got == *data, "file content differs");
